@@ -1,0 +1,43 @@
+"""Shared test set-up: hypothesis profiles and the device/torch skips.
+
+Profiles: "ci" (bounded examples, selected by .ci/run and the README's test command) and "dev"
+(deeper, for local bug hunting): HYPOTHESIS_PROFILE=dev pytest.
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def _cuda_ok():
+    try:
+        import tinygrad_pt as tg
+        return tg.cuda_available()
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason="needs CuPy and a CUDA GPU")
+    has_gpu = None
+    for item in items:
+        if "gpu" in item.keywords:
+            if has_gpu is None:
+                has_gpu = _cuda_ok()
+            if not has_gpu:
+                item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import tinygrad_pt as tg
+    tg.manual_seed(0)
+    np.random.seed(0)
+    yield

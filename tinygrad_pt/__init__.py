@@ -1,0 +1,17 @@
+"""tinygrad_pt: a small reverse-mode autograd framework over NumPy and CuPy.
+
+    import tinygrad_pt as tg
+    x = tg.tensor(np_array, requires_grad=True)
+    loss = (x @ w + b).relu().sum(); loss.backward()
+"""
+from . import ops  # installs Tensor's operator methods (see tensor.py)
+from .autograd import (AnomalyError, Function, detect_anomaly, enable_grad, is_grad_enabled,
+                       no_grad, set_grad_enabled)
+from .backend import cuda_available, manual_seed
+from .creation import (arange, eye, full, ones, ones_like, rand, randint, randn, tensor, zeros,
+                       zeros_like)
+from .ops import *  # noqa: F401,F403  (tg.exp, tg.maximum, tg.concatenate, ...)
+from .tensor import Tensor
+from . import testing  # tg.testing.gradcheck (strategies load on demand)
+
+__version__ = "0.1.0"

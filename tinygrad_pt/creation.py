@@ -1,0 +1,105 @@
+"""Making tensors: tg.tensor, zeros, ones, full, arange, eye, randn, rand, randint, *_like.
+
+Every function takes ``dtype=``, ``device=`` and (for floating dtypes) ``requires_grad=``. Random
+tensors draw from the device's seeded generator (``tg.manual_seed``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import canonical_device, default_float, resolve_dtype, rng, xp_for
+from .tensor import Tensor
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor from an array, a (nested) list, a scalar or another tensor (copied).
+
+    ndarrays keep their dtype; Python floats become float32, Python ints int64.
+
+    >>> tensor([1.0, 2.0]).dtype
+    dtype('float32')
+    >>> tensor(np.arange(3)).dtype
+    dtype('int64')
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def _shape(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for n in shape:
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"shape must be non-negative integers, got {tuple(shape)}")
+    return tuple(int(n) for n in shape)
+
+
+def _new(array, requires_grad):
+    return Tensor._make(array).requires_grad_(requires_grad)
+
+
+def _float_dtype(dtype):
+    return default_float if dtype is None else resolve_dtype(dtype)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    xp = xp_for(canonical_device(device))
+    return _new(xp.zeros(_shape(shape), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    xp = xp_for(canonical_device(device))
+    return _new(xp.ones(_shape(shape), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    xp = xp_for(canonical_device(device))
+    if dtype is None and isinstance(fill_value, (bool, int, np.integer)):
+        dtype = np.bool_ if isinstance(fill_value, bool) else np.int64
+    shape = _shape(shape if isinstance(shape, (tuple, list)) else (shape,))
+    return _new(xp.full(shape, fill_value, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return zeros(*t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return ones(*t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """NumPy's arange: ints give int64, any float argument gives float32 (unless dtype=)."""
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
+        dtype = np.int64 if is_int else default_float
+    xp = xp_for(canonical_device(device))
+    return _new(xp.arange(start, stop, step, dtype=resolve_dtype(dtype)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    xp = xp_for(canonical_device(device))
+    return _new(xp.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples from the device's generator."""
+    device = canonical_device(device)
+    dtype = _float_dtype(dtype)
+    a = rng(device).standard_normal(_shape(shape), dtype=np.float64).astype(dtype)
+    return _new(a, requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) from the device's generator."""
+    device = canonical_device(device)
+    a = rng(device).random(_shape(shape), dtype=np.float64).astype(_float_dtype(dtype))
+    return _new(a, requires_grad)
+
+
+def randint(low: int, high: int, shape, dtype=np.int64, device=None) -> Tensor:
+    """Integers uniform in [low, high)."""
+    device = canonical_device(device)
+    shape = _shape(shape if isinstance(shape, (tuple, list)) else (shape,))
+    return Tensor._make(rng(device).integers(low, high, size=shape).astype(resolve_dtype(dtype)))

@@ -1,0 +1,62 @@
+"""Matrix multiplication with NumPy's matmul semantics: 1-D, 2-D and batched N-D (broadcast batch)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function, unbroadcast
+from ..tensor import Tensor, lift
+
+__all__ = ["matmul"]
+
+
+class MatMul(Function):
+    """y = a @ b.
+
+    For 2-D: da = dy @ b^T, db = a^T @ dy. 1-D operands are promoted as NumPy does (a vector on
+    the left becomes a row (1, n), on the right a column (n, 1)) so that one rule serves every
+    case; batch axes that were broadcast are summed back with unbroadcast.
+    """
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, grad):
+        a, b = self.a, self.b
+        a2 = a[None, :] if a.ndim == 1 else a  # (1, n)
+        b2 = b[:, None] if b.ndim == 1 else b  # (n, 1)
+        out_shape = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
+        g = grad.reshape(out_shape)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = unbroadcast(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+        if self.needs_input_grad[1]:
+            gb = unbroadcast(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+def matmul(a, b) -> Tensor:
+    """NumPy's matmul: (..., n, k) @ (..., k, m) -> (..., n, m), batch axes broadcast."""
+    if not isinstance(a, Tensor):
+        a = lift(a, b)
+    if not isinstance(b, Tensor):
+        b = lift(b, a)
+    sa, sb = a.shape, b.shape
+    if len(sa) == 0 or len(sb) == 0:
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {sa} and {sb}")
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: shapes {sa} and {sb} do not align: the last axis of the first "
+                         f"({k_a}) must equal the {'only' if len(sb) == 1 else 'second-to-last'} "
+                         f"axis of the second ({k_b})")
+    try:
+        np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch axes {sa[:-2]} and {sb[:-2]} of shapes {sa} and {sb} "
+                         "cannot be broadcast together") from None
+    return MatMul.apply(a, b)
+
+
+TENSOR_METHODS = {"__matmul__": matmul, "__rmatmul__": lambda self, other: matmul(other, self),
+                  "matmul": matmul}

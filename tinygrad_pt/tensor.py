@@ -1,0 +1,310 @@
+"""Tensor: an array (numpy or cupy), its gradient, and the Function that made it.
+
+In the spirit of micrograd's Value, grown to arrays: ``data`` holds the values, ``grad`` the gradient
+(a Tensor, filled by ``backward``), ``_ctx`` the Function that produced it (None for a leaf).
+
+How the operator methods get here: Tensor needs ops (``x + y``, ``x.sum()``) and ops build Tensors.
+To keep that loop out of the import graph, this module defines only what needs no op; the modules
+in ``tinygrad_pt/ops/`` each list the methods they give Tensor (a ``TENSOR_METHODS`` dict), and
+``tinygrad_pt/ops/__init__.py`` installs them when the package is imported (DeZero's setup step).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import autograd
+from .autograd import Function, run_backward
+from .backend import (FLOAT_DTYPES, array_module, canonical_device, default_float, device_of,
+                      is_cupy_array, resolve_dtype, to_device, xp_for)
+
+
+def as_array(data, dtype=None, device=None):
+    """Turn tensor-like input into a raw array following the dtype contract.
+
+    ndarrays (numpy or cupy) keep their dtype; Python floats and (nested) lists of floats become
+    float32, Python ints int64 and bools bool (as PyTorch); ``dtype=`` overrides.
+    """
+    dtype = resolve_dtype(dtype)
+    if isinstance(data, Tensor):
+        arr = data.data
+    elif isinstance(data, np.ndarray) or is_cupy_array(data):
+        arr = data
+    elif isinstance(data, np.generic):
+        arr = np.asarray(data)
+    else:
+        try:
+            arr = np.asarray(data)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__}: {e}") from e
+        if arr.dtype == object or arr.dtype.kind in "USV":
+            raise TypeError(f"tensor: expected numbers, got {type(data).__name__} "
+                            f"holding {arr.dtype} values")
+        if arr.dtype.kind == "f" and dtype is None:
+            arr = arr.astype(default_float)  # Python floats: float32, not NumPy's float64
+    if device is not None:
+        arr = to_device(arr, canonical_device(device))
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it and differentiate them.
+
+    >>> import tinygrad_pt as tg
+    >>> x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad.numpy()
+    array([2., 4., 6.], dtype=float32)
+    """
+    # NumPy defers to Tensor in mixed expressions: `ndarray * Tensor` calls Tensor.__rmul__.
+    __array_priority__ = 1000
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
+        self.data = as_array(data, dtype=dtype, device=device)
+        if isinstance(data, Tensor) and self.data is data.data:
+            self.data = self.data.copy()  # Tensor(t) is a new leaf, never a view of t's storage
+        self.grad = None
+        self._ctx = None
+        self._hooks = {}
+        self._retains_grad = False
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _make(cls, data, requires_grad: bool = False):
+        """Wrap a raw array with no checks: the fast path used by Function.apply."""
+        t = cls.__new__(cls)
+        t.data, t.grad, t._ctx, t._hooks = data, None, None, {}
+        t._retains_grad, t._requires_grad = False, requires_grad
+        return t
+
+    # ------------------------------------------------------------------------------------------------
+    # Attributes
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool):
+        flag = bool(flag)
+        if flag and self.data.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"requires_grad: only floating-point tensors can require gradients, "
+                            f"got dtype {self.data.dtype}; cast first, e.g. x.to(dtype=np.float32)")
+        if not flag and self._ctx is not None:
+            raise RuntimeError("requires_grad: cannot turn off gradients of a non-leaf tensor; "
+                               "use .detach()")
+        self._requires_grad = flag
+
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        """Set requires_grad in place and return self (PyTorch's trailing-underscore convention)."""
+        self.requires_grad = flag
+        return self
+
+    shape = property(lambda self: tuple(self.data.shape))
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: int(self.data.size))
+    device = property(lambda self: device_of(self.data))
+    is_leaf = property(lambda self: self._ctx is None)
+    grad_fn = property(lambda self: self._ctx)
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    # Tensors are compared elementwise (x == y is a Tensor), so hashing is by identity.
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use .any() or .all()")
+        return bool(self.data.reshape(()))
+
+    def __repr__(self):
+        dev = "" if self.device == "cpu" else ", device='cuda'"
+        grad = ""
+        if self._ctx is not None:
+            grad = f", grad_fn=<{self._ctx.name}>"
+        elif self.requires_grad:
+            grad = ", requires_grad=True"
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype}{dev}{grad})"
+
+    # ------------------------------------------------------------------------------------------------
+    # Leaving the graph, leaving the device
+
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy of the data (a device-to-host copy for cuda tensors)."""
+        return self.data.get() if is_cupy_array(self.data) else self.data.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        if is_cupy_array(self.data):
+            raise TypeError("a cuda tensor cannot become a NumPy array implicitly; call .numpy()")
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def item(self):
+        """The single value as a Python number (synchronises with the GPU: keep out of hot loops)."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only a tensor with one element can be converted to a Python "
+                             f"scalar, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    __float__ = lambda self: float(self.item())  # noqa: E731
+    __int__ = lambda self: int(self.item())  # noqa: E731
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self) -> "Tensor":
+        """The same data (shared, not copied) as a new leaf that does not require grad."""
+        return Tensor._make(self.data)
+
+    def to(self, *args, device=None, dtype=None) -> "Tensor":
+        """``x.to("cuda")``, ``x.to(np.float64)``, ``x.to(device=..., dtype=...)``.
+
+        Differentiable: the gradient flows back to the source device and dtype. Returns self when
+        nothing changes.
+        """
+        for a in args:
+            if isinstance(a, str) and not _is_dtype_name(a):
+                device = a
+            else:
+                dtype = a
+        device = self.device if device is None else canonical_device(device)
+        dtype = self.dtype if dtype is None else resolve_dtype(dtype)
+        if device == self.device and dtype == self.dtype:
+            return self
+        xp_for(device)  # a clear error now if cuda is asked for and missing
+        return ToCopy.apply(self, device=device, dtype=dtype)
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")
+
+    def float(self) -> "Tensor":
+        return self.to(dtype=np.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(dtype=np.float64)
+
+    # ------------------------------------------------------------------------------------------------
+    # Gradients
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        `gradient` is the upstream gradient (same shape as self); it may be omitted only for a
+        tensor with one element. The graph's saved arrays are freed afterwards unless
+        `retain_graph` is True.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no grad_fn; "
+                               "did you create the inputs with requires_grad=True, or run the "
+                               "forward inside tg.no_grad()?")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward: gradient can be implied only for a tensor with one "
+                                   f"element, got shape {self.shape}; pass gradient= of that shape")
+            g = array_module(self.data).ones_like(self.data)
+        else:
+            g = as_array(gradient, dtype=self.dtype, device=self.device)
+            if g.shape != self.data.shape:
+                raise ValueError(f"backward: gradient has shape {tuple(g.shape)}, expected "
+                                 f"{self.shape} (the tensor's shape)")
+        run_backward(self, g, retain_graph=retain_graph)
+
+    def _accumulate_grad(self, g):
+        if g.dtype != self.data.dtype:
+            g = g.astype(self.data.dtype)
+        if self.grad is None:
+            # Own the array: the same gradient array may have been handed to several inputs
+            # (x + x), and optimizers and clipping may later update .grad in place.
+            self.grad = Tensor._make(g.copy())
+        else:
+            self.grad = Tensor._make(self.grad.data + g)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep theirs)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: the tensor does not require grad")
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned Tensor replaces
+        the gradient. Returns a handle whose ``remove()`` unregisters the hook."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
+                               "require grad")
+        key = object()
+        self._hooks[key] = hook
+        return _HookHandle(self._hooks, key)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+
+class _HookHandle:
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+
+def _is_dtype_name(s: str) -> bool:
+    try:
+        np.dtype(s)
+        return True
+    except TypeError:
+        return False
+
+
+class ToCopy(Function):
+    """y = x moved to another device and/or cast; the gradient goes back the same way."""
+
+    def forward(self, x, device, dtype):
+        self.src_device, self.src_dtype = device_of(x), x.dtype
+        y = to_device(x, device)
+        return y.astype(dtype) if y.dtype != dtype else (y.copy() if y is x else y)
+
+    def backward(self, grad):
+        return to_device(grad, self.src_device).astype(self.src_dtype, copy=False)
+
+
+autograd._Tensor = Tensor  # see the note on _Tensor in autograd.py
+
+
+def lift(value, like: Tensor) -> Tensor:
+    """Make an operand of a binary op a Tensor on `like`'s device.
+
+    A Python scalar takes `like`'s dtype (so ``x * 2.0`` stays float32 and no NumPy float64 scalar
+    upcasts it), except a float scalar with an integer tensor, which gives the default float.
+    Arrays keep their dtype (NumPy promotion then applies, as the contract says).
+    """
+    if isinstance(value, Tensor):
+        return value
+    xp = array_module(like.data)
+    if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+        float_into_int = isinstance(value, float) and like.data.dtype.kind in "biu"
+        dtype = default_float if float_into_int else like.data.dtype
+        return Tensor._make(xp.asarray(value, dtype=dtype))
+    arr = as_array(value)
+    if device_of(arr) != like.device:
+        raise RuntimeError(f"operands on different devices: a {device_of(arr)} array and a "
+                           f"{like.device} tensor; move them with .to(device) first")
+    return Tensor._make(arr)

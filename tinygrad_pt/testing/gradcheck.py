@@ -1,0 +1,123 @@
+"""gradcheck: compare an op's analytic gradients with central finite differences, in float64.
+
+The function is driven by a random upstream gradient ``u`` (not ``.sum()``: the gradient of a
+softmax's sum is zero whatever its backward does), i.e. we check the gradient of ``<u, f(x)>``.
+Small inputs are checked element by element (DeZero); larger ones along a few random directions
+(Chainer), which costs two forward calls per direction instead of two per element.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..backend import to_device
+from ..tensor import Tensor
+
+PER_ELEMENT_LIMIT = 512  # inputs up to this many elements (all inputs together) are checked fully
+N_DIRECTIONS = 8
+
+
+class GradcheckError(AssertionError):
+    """The analytic and numeric gradients differ beyond the tolerances."""
+
+
+def _as_float64_leaf(x):
+    """A float64 CPU copy of an input; float inputs that require grad stay requiring grad."""
+    if isinstance(x, Tensor):
+        data = to_device(x.data, "cpu")
+        if data.dtype.kind == "f":
+            return Tensor(data.astype(np.float64), requires_grad=x.requires_grad)
+        return Tensor(data)
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        return Tensor(x.astype(np.float64), requires_grad=True)
+    return x  # ints, Python numbers, None: passed through unchanged
+
+
+def _output(fn, inputs):
+    out = fn(*inputs)
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+    return out
+
+
+def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              seed: int = 0, per_element: bool | None = None) -> bool:
+    """Check d<u, fn(*inputs)>/d(input) for every input that requires grad.
+
+    inputs: Tensors (those with requires_grad=True are checked) or float ndarrays (checked);
+    other values are passed through. Everything is copied to float64 on the CPU first.
+    Raises GradcheckError naming eps, tolerances, the input, the worst element's index and both
+    values; returns True otherwise, so ``assert gradcheck(...)`` reads well.
+
+    >>> import tinygrad_pt as tg
+    >>> gradcheck(lambda x: (x * x).sum(), tg.randn(3, requires_grad=True))
+    True
+    """
+    inputs = [_as_float64_leaf(x) for x in inputs]
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad; pass Tensors with requires_grad=True "
+                         "or float ndarrays")
+    rng = np.random.default_rng(seed)
+
+    out = _output(fn, inputs)
+    if out.dtype != np.float64:
+        raise TypeError(f"gradcheck: fn returned dtype {out.dtype} for float64 inputs; an op "
+                        "inside casts to a lower precision")
+    u = rng.standard_normal(out.shape)
+    out.backward(u)
+    analytic = {i: (np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad.numpy())
+                for i in checked}
+
+    def objective():
+        with no_grad():
+            return float((_output(fn, inputs).numpy() * u).sum())
+
+    total = sum(inputs[i].size for i in checked)
+    if per_element if per_element is not None else total <= PER_ELEMENT_LIMIT:
+        for i in checked:
+            numeric = _numeric_per_element(objective, inputs[i].data, eps)
+            _compare(f"input {i}", analytic[i], numeric, eps, atol, rtol, inputs[i].shape)
+    else:
+        for d in range(N_DIRECTIONS):
+            dirs = {i: rng.standard_normal(inputs[i].shape) for i in checked}
+            for i in checked:
+                inputs[i].data += eps * dirs[i]
+            plus = objective()
+            for i in checked:
+                inputs[i].data -= 2 * eps * dirs[i]
+            minus = objective()
+            for i in checked:
+                inputs[i].data += eps * dirs[i]
+            numeric = np.array((plus - minus) / (2 * eps))
+            predicted = np.array(sum(float((analytic[i] * dirs[i]).sum()) for i in checked))
+            _compare(f"random direction {d}", predicted, numeric, eps, atol, rtol, ())
+    return True
+
+
+def _numeric_per_element(objective, data, eps):
+    numeric = np.zeros(data.shape)
+    flat = data.reshape(-1)  # a view: writing to it perturbs the input in place
+    for k in range(flat.size):
+        orig = flat[k]
+        flat[k] = orig + eps
+        plus = objective()
+        flat[k] = orig - eps
+        minus = objective()
+        flat[k] = orig
+        numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+    return numeric
+
+
+def _compare(what, analytic, numeric, eps, atol, rtol, shape):
+    err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+    if analytic.size and (err.max() > 0 or not np.isfinite(analytic).all()):
+        k = int(np.nanargmax(np.where(np.isfinite(err), err, np.inf)))
+        idx = np.unravel_index(k, analytic.shape) if analytic.ndim else ()
+        raise GradcheckError(
+            f"gradcheck failed for {what} (shape {tuple(shape)}), eps={eps}, atol={atol}, "
+            f"rtol={rtol}: worst element at index {tuple(int(j) for j in idx)}: "
+            f"analytic {float(analytic[idx]):.8g}, numeric {float(numeric[idx]):.8g} "
+            f"(max abs difference {np.max(np.abs(analytic - numeric)):.3e})")
