@@ -5,13 +5,15 @@
     loss = (x @ w + b).relu().sum(); loss.backward()
 """
 from . import ops  # installs Tensor's operator methods (see tensor.py)
+from . import nn, optim, testing  # noqa: F401  (tg.nn, tg.optim, tg.testing.gradcheck)
 from .autograd import (AnomalyError, Function, detect_anomaly, enable_grad, is_grad_enabled,
                        no_grad, set_grad_enabled)
 from .backend import cuda_available, manual_seed
 from .creation import (arange, eye, full, ones, ones_like, rand, randint, randn, tensor, zeros,
                        zeros_like)
+from .kernels.registry import set_kernels
 from .ops import *  # noqa: F401,F403  (tg.exp, tg.maximum, tg.concatenate, ...)
+from .serialization import load, save
 from .tensor import Tensor
-from . import testing  # tg.testing.gradcheck (strategies load on demand)
 
 __version__ = "0.1.0"

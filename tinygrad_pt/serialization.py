@@ -1,0 +1,9 @@
+"""(being written: tg.save / tg.load)"""
+
+
+def save(*args, **kwargs):
+    raise NotImplementedError
+
+
+def load(*args, **kwargs):
+    raise NotImplementedError
