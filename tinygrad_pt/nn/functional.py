@@ -79,6 +79,7 @@ def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
 
 
 def tanh(input: Tensor) -> Tensor:  # noqa: A002
+    """tanh(x) elementwise; the gradient is 1 - tanh(x)^2."""
     return _act.tanh(input)
 
 

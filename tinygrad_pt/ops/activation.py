@@ -1,3 +1,217 @@
-"""(being written)"""
-__all__ = []
-TENSOR_METHODS = {}
+"""Activations: relu, leaky_relu, sigmoid, tanh, gelu, softplus, softmax, log_softmax.
+
+Elementwise activations keep what their backward reads (relu its mask, sigmoid and tanh their
+output). gelu, softmax and log_softmax call the kernel registry (``tinygrad_pt.kernels``), so the
+reference or a faster implementation runs, per ``tg.set_kernels``. leaky_relu is a composition.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import array_module
+from ..kernels.registry import kernels_for
+from ..tensor import Tensor
+from .elementwise import where
+from .reduce import normalize_axis
+
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "softmax", "log_softmax"]
+
+
+def _check_tensor(op: str, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Elementwise
+
+
+class ReLU(Function):
+    """y = max(x, 0); dy/dx = 1 where x > 0, else 0 (0 at x = 0, as PyTorch)."""
+
+    def forward(self, x):
+        self.mask = x > 0
+        return array_module(x).maximum(x, 0.0)  # 0.0 for negatives (x * mask would give -0.0)
+
+    def backward(self, grad):
+        return grad * self.mask
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x)), written so that exp never overflows; dy/dx = y (1 - y)."""
+
+    def forward(self, x):
+        xp = array_module(x)
+        e = xp.exp(-xp.abs(x))  # in (0, 1]: no overflow for any x
+        self.y = xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+        return self.y
+
+    def backward(self, grad):
+        return grad * self.y * (1.0 - self.y)
+
+
+class Tanh(Function):
+    """y = tanh(x); dy/dx = 1 - y^2."""
+
+    def forward(self, x):
+        self.y = array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, grad):
+        return grad * (1.0 - self.y * self.y)
+
+
+class Softplus(Function):
+    """y = log(1 + exp(beta x)) / beta, and y = x where beta x > threshold (PyTorch's rule);
+    dy/dx = sigmoid(beta x), and 1 in the linear region."""
+
+    def forward(self, x, beta, threshold):
+        xp = array_module(x)
+        z = x * beta
+        self.z, self.linear = z, z > threshold
+        # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): exp cannot overflow whatever the threshold.
+        soft = (xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))) * (1.0 / beta)
+        return xp.where(self.linear, x, soft).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        xp = array_module(grad)
+        z = self.z
+        e = xp.exp(-xp.abs(z))
+        sig = xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        return (grad * xp.where(self.linear, 1.0, sig)).astype(grad.dtype, copy=False)
+
+
+class GELU(Function):
+    """y = x * Phi(x) (exact, with erf) or its tanh approximation; through the gelu kernels."""
+
+    def forward(self, x, approximate):
+        self.k = kernels_for("gelu", array_module(x))
+        self.x, self.approximate = x, approximate
+        return self.k.gelu_fwd(x, approximate)
+
+    def backward(self, grad):
+        return self.k.gelu_bwd(grad, self.x, self.approximate)
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0) elementwise; the gradient at 0 is 0."""
+    _check_tensor("relu", x)
+    return ReLU.apply(x)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x (at 0 the gradient is negative_slope, as PyTorch)."""
+    _check_tensor("leaky_relu", x)
+    return where(x > 0, x, x * negative_slope)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)), stable for large |x| (sigmoid(-1000) is 0, not a NaN or overflow)."""
+    _check_tensor("sigmoid", x)
+    return Sigmoid.apply(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """tanh(x) elementwise; the gradient is 1 - tanh(x)^2."""
+    _check_tensor("tanh", x)
+    return Tanh.apply(x)
+
+
+GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """GELU(x) = x * Phi(x), Phi the standard normal CDF.
+
+    approximate="none" (default, PyTorch's) is exact (erf); "tanh" is
+    x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's. Same shape and dtype as x.
+    """
+    _check_tensor("gelu", x)
+    if approximate not in GELU_APPROXIMATIONS:
+        raise ValueError(f"gelu: approximate must be one of {GELU_APPROXIMATIONS}, "
+                         f"got {approximate!r}")
+    return GELU.apply(x, approximate=approximate)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, reverting to x where beta x > threshold (PyTorch's)."""
+    _check_tensor("softplus", x)
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero, got 0")
+    return Softplus.apply(x, beta=float(beta), threshold=float(threshold))
+
+
+# ----------------------------------------------------------------------------------------------------
+# softmax and log_softmax
+
+
+class Softmax(Function):
+    """y = softmax(x) along an axis; dx = y (dy - sum(dy y)). Keeps only y."""
+
+    def forward(self, x, axis):
+        self.k = kernels_for("softmax", array_module(x))
+        self.axis, self.shape = axis, x.shape
+        self.y = self.k.softmax_fwd(x.reshape(-1) if x.ndim == 0 else x, axis)
+        return self.y.reshape(self.shape)
+
+    def backward(self, grad):
+        return self.k.softmax_bwd(grad.reshape(self.y.shape), self.y, self.axis).reshape(self.shape)
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x) along an axis; dx = dy - exp(y) sum(dy). Keeps only y."""
+
+    def forward(self, x, axis):
+        self.k = kernels_for("softmax", array_module(x))
+        self.axis, self.shape = axis, x.shape
+        self.y = self.k.log_softmax_fwd(x.reshape(-1) if x.ndim == 0 else x, axis)
+        return self.y.reshape(self.shape)
+
+    def backward(self, grad):
+        g = self.k.log_softmax_bwd(grad.reshape(self.y.shape), self.y, self.axis)
+        return g.reshape(self.shape)
+
+
+def _one_axis(op: str, axis, ndim: int) -> int:
+    """A single axis (an int, negatives allowed) as a non-negative int; 0-d tensors take -1 or 0."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be a single int, got {axis!r}")
+    if ndim == 0:
+        normalize_axis(op, axis, 0)  # raises unless axis is 0 or -1
+        return 0
+    return normalize_axis(op, axis, ndim)[0]
+
+
+def _along_axis(fn_class, op: str, x: Tensor, axis) -> Tensor:
+    _check_tensor(op, x)
+    # A 0-d tensor is a slice of one value: the Function runs it as shape (1,).
+    return fn_class.apply(x, axis=_one_axis(op, axis, x.ndim))
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis` (shifted by the max, so +-1e4 logits are fine).
+
+    Same shape and dtype as x. Entries of -inf get probability 0; a slice that is all -inf is
+    NaN (as PyTorch).
+
+    >>> import tinygrad_pt as tg
+    >>> tg.softmax(tg.tensor([0.0, 0.0])).numpy()
+    array([0.5, 0.5], dtype=float32)
+    """
+    return _along_axis(Softmax, "softmax", x, axis)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """x - logsumexp(x) along `axis`: the log-probabilities, accurate where softmax underflows.
+
+    Entries of -inf give -inf (their gradient stays finite); a slice that is all -inf is NaN in
+    forward and backward (as PyTorch; other slices are unaffected).
+    """
+    return _along_axis(LogSoftmax, "log_softmax", x, axis)
+
+
+TENSOR_METHODS = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
+                  "log_softmax": log_softmax}

@@ -1,3 +1,439 @@
-"""(being written)"""
-__all__ = []
-TENSOR_METHODS = {}
+"""Losses: mse_loss, binary_cross_entropy(_with_logits), cross_entropy, nll_loss, nt_xent.
+
+Every loss takes ``reduction="mean" | "sum" | "none"``. Targets may be Tensors or arrays (on the
+same device as the input: never copied silently). Shapes are checked, never broadcast silently.
+
+cross_entropy takes logits (..., C) with the class axis LAST (this project's contract, not
+PyTorch's class-axis-1) and integer class indices (...). It and nt_xent are one Function each over
+the fused kernels (``tinygrad_pt.kernels``); mse_loss is a composition.
+
+These functions are reached through ``tinygrad_pt.nn.functional`` (F), so nothing is added to the
+top-level ``tg`` namespace.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function, unbroadcast
+from ..backend import array_module
+from ..kernels.registry import kernels_for
+from ..tensor import Tensor, as_array
+
+__all__ = []  # losses live in tg.nn.functional
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checking inputs
+
+
+def _check_input(op: str, x, name: str = "input"):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: {name} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def _check_reduction(op: str, reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _as_tensor_on(op: str, name: str, value, like: Tensor) -> Tensor:
+    """`value` (Tensor, array, list) as a Tensor on like's device; a device mismatch is an error."""
+    if isinstance(value, Tensor):
+        t = value
+    else:
+        try:
+            t = Tensor._make(as_array(value))
+        except TypeError as e:
+            raise TypeError(f"{op}: {name} must be a Tensor or an array, got "
+                            f"{type(value).__name__}") from e
+    if t.device != like.device:
+        raise RuntimeError(f"{op}: {name} is on {t.device} but the input is on {like.device}; "
+                           "move it with .to(device) first")
+    return t
+
+
+def _float_target(op: str, target, like: Tensor) -> Tensor:
+    """A float target of exactly like's shape, in like's dtype (no silent broadcasting)."""
+    t = _as_tensor_on(op, "target", target, like)
+    if t.shape != like.shape:
+        raise ValueError(f"{op}: target shape {t.shape} differs from input shape {like.shape}; "
+                         "they must be equal (no broadcasting)")
+    if t.dtype != like.dtype:
+        t = t.to(dtype=like.dtype)  # differentiable cast (a float64 target for a float32 input)
+    return t
+
+
+def _elementwise_weight(op: str, weight, like: Tensor) -> Tensor:
+    """A rescaling weight that broadcasts to like's shape (never enlarging it)."""
+    w = _as_tensor_on(op, "weight", weight, like)
+    try:
+        ok = np.broadcast_shapes(w.shape, like.shape) == like.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{op}: weight of shape {w.shape} must broadcast to the input's shape "
+                         f"{like.shape}")
+    return w if w.dtype == like.dtype else w.to(dtype=like.dtype)
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+# ----------------------------------------------------------------------------------------------------
+# mse_loss
+
+
+def mse_loss(input: Tensor, target, reduction: str = "mean", weight=None) -> Tensor:  # noqa: A002
+    """(input - target)^2, reduced. input and target must have the same shape.
+
+    weight (optional, the same shape too) multiplies each squared error; "mean" is then the
+    weighted mean sum(w (x - y)^2) / sum(w), as PyTorch.
+    """
+    op = "mse_loss"
+    _check_input(op, input)
+    _check_reduction(op, reduction)
+    diff = input - _float_target(op, target, input)
+    squared = diff * diff
+    if weight is None:
+        return _reduce(squared, reduction)
+    w = _as_tensor_on(op, "weight", weight, input)
+    if w.shape != input.shape:
+        raise ValueError(f"{op}: weight shape {w.shape} differs from input shape {input.shape}; "
+                         "they must be equal")
+    w = w if w.dtype == input.dtype else w.to(dtype=input.dtype)
+    weighted = squared * w
+    if reduction == "mean":
+        return weighted.sum() / w.sum()
+    return _reduce(weighted, reduction)
+
+
+# ----------------------------------------------------------------------------------------------------
+# binary_cross_entropy
+
+
+class BinaryCrossEntropy(Function):
+    """loss = -(y log x + (1 - y) log(1 - x)), each log clamped at -100 (PyTorch's rule, so x = 0
+    or 1 gives a finite loss).
+
+    dloss/dx = (x - y) / max(x (1 - x), 1e-12)   (PyTorch's clamp)
+    dloss/dy = log(1 - x) - log(x)               (both logs clamped)
+    """
+
+    def forward(self, x, y):
+        xp = array_module(x)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below
+            self.log_x = xp.maximum(xp.log(x), -100.0)
+            self.log_1mx = xp.maximum(xp.log(1.0 - x), -100.0)
+        self.x, self.y = x, y
+        return -(y * self.log_x + (1.0 - y) * self.log_1mx)
+
+    def backward(self, grad):
+        xp = array_module(grad)
+        x, y = self.x, self.y
+        gx = grad * (x - y) / xp.maximum(x * (1.0 - x), 1e-12) if self.needs_input_grad[0] \
+            else None
+        gy = grad * (self.log_1mx - self.log_x) if self.needs_input_grad[1] else None
+        return gx, gy
+
+
+def binary_cross_entropy(input: Tensor, target, weight=None,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    """-w (y log x + (1 - y) log(1 - x)), with input x in [0, 1] (probabilities) and target y of
+    the same shape; logs are clamped at -100 as PyTorch. weight (optional) broadcasts to x.
+
+    Inputs outside [0, 1] raise ValueError (use binary_cross_entropy_with_logits for logits).
+    """
+    op = "binary_cross_entropy"
+    _check_input(op, input)
+    _check_reduction(op, reduction)
+    y = _float_target(op, target, input)
+    xp = array_module(input.data)
+    outside = (input.data < 0) | (input.data > 1) | xp.isnan(input.data)
+    if bool(outside.any()):  # one host sync, to refuse a silent NaN
+        bad = float(input.data[outside].reshape(-1)[0])
+        raise ValueError(f"{op}: input must hold probabilities in [0, 1], got {bad}; pass logits "
+                         "to binary_cross_entropy_with_logits instead")
+    loss = BinaryCrossEntropy.apply(input, y)
+    if weight is not None:
+        loss = loss * _elementwise_weight(op, weight, input)
+    return _reduce(loss, reduction)
+
+
+# ----------------------------------------------------------------------------------------------------
+# binary_cross_entropy_with_logits
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """loss = (1 - y) x + l * softplus(-x),  l = 1 + (pos_weight - 1) y,
+    with softplus(-x) = log(1 + e^-x) = max(-x, 0) + log1p(e^-|x|) (no overflow for any x).
+    Without pos_weight (l = 1) this is max(x, 0) - x y + log1p(e^-|x|).
+
+    dloss/dx = (1 - y) - l * sigmoid(-x)
+    dloss/dy = -x + (pos_weight - 1) softplus(-x)
+    dloss/dpos_weight = y * softplus(-x)   (summed back to pos_weight's shape)
+    """
+
+    def forward(self, x, y, *pos_weight):
+        xp = array_module(x)
+        self.x, self.y = x, y
+        self.pw = pos_weight[0] if pos_weight else None
+        self.sp = xp.maximum(-x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))  # softplus(-x)
+        lw = 1.0 if self.pw is None else (self.pw - 1.0) * y + 1.0
+        return (1.0 - y) * x + lw * self.sp
+
+    def backward(self, grad):
+        xp = array_module(grad)
+        x, y, pw = self.x, self.y, self.pw
+        grads = [None, None] + ([None] if pw is not None else [])
+        if self.needs_input_grad[0]:
+            e = xp.exp(-xp.abs(x))
+            sig_neg = xp.where(x >= 0, e / (1.0 + e), 1.0 / (1.0 + e))  # sigmoid(-x), stable
+            lw = 1.0 if pw is None else (pw - 1.0) * y + 1.0
+            grads[0] = grad * ((1.0 - y) - lw * sig_neg)
+        if self.needs_input_grad[1]:
+            grads[1] = grad * (-x if pw is None else (pw - 1.0) * self.sp - x)
+        if pw is not None and self.needs_input_grad[2]:
+            grads[2] = unbroadcast(grad * y * self.sp, pw.shape)
+        return tuple(grads)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target, weight=None,  # noqa: A002
+                                     reduction: str = "mean", pos_weight=None) -> Tensor:
+    """Binary cross-entropy of sigmoid(input) against target, computed from the logits stably:
+
+        loss = max(x, 0) - x y + log(1 + exp(-|x|))
+
+    pos_weight (broadcast along the last axis, e.g. one per class) weighs the positive term:
+    loss = (1 - y) x + (1 + (pos_weight - 1) y) log(1 + exp(-x)). weight broadcasts to x.
+    """
+    op = "binary_cross_entropy_with_logits"
+    _check_input(op, input)
+    _check_reduction(op, reduction)
+    y = _float_target(op, target, input)
+    inputs = [input, y]
+    if pos_weight is not None:
+        pw = _as_tensor_on(op, "pos_weight", pos_weight, input)
+        try:
+            ok = np.broadcast_shapes(pw.shape, input.shape) == input.shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{op}: pos_weight of shape {pw.shape} must broadcast to the input's "
+                             f"shape {input.shape}")
+        inputs.append(pw.to(dtype=input.dtype) if pw.dtype != input.dtype else pw)
+    loss = BinaryCrossEntropyWithLogits.apply(*inputs)
+    if weight is not None:
+        loss = loss * _elementwise_weight(op, weight, input)
+    return _reduce(loss, reduction)
+
+
+# ----------------------------------------------------------------------------------------------------
+# cross_entropy and nll_loss: class indices, class axis last
+
+
+def _class_targets(op: str, target, scores: Tensor, ignore_index: int):
+    """The raw integer target array, checked: shape scores.shape[:-1], integer dtype, values in
+    [0, C) or equal to ignore_index."""
+    t = _as_tensor_on(op, "target", target, scores)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices, got dtype {t.dtype} "
+                        "(class probabilities are not supported; the class axis is the last one)")
+    if t.shape != scores.shape[:-1]:
+        raise ValueError(f"{op}: target shape {t.shape} must equal the input's shape without its "
+                         f"last (class) axis, {scores.shape[:-1]}; input shape is {scores.shape} "
+                         "(..., C), class axis last")
+    c = scores.shape[-1]
+    data = t.data
+    bad = ((data < 0) | (data >= c)) & (data != ignore_index)
+    if bool(bad.any()):  # one host sync: an out-of-range class must not be wrapped or ignored
+        value = int(data[bad].reshape(-1)[0])
+        raise IndexError(f"{op}: target {value} is out of range for {c} classes (expected "
+                         f"0 <= target < {c}, or ignore_index={ignore_index})")
+    return data
+
+
+def _class_weight(op: str, weight, scores: Tensor):
+    if weight is None:
+        return None
+    w = _as_tensor_on(op, "weight", weight, scores)
+    if w.shape != (scores.shape[-1],):
+        raise ValueError(f"{op}: weight must have shape (C,) = ({scores.shape[-1]},), got "
+                         f"{w.shape}")
+    return w.data.astype(scores.dtype, copy=False)
+
+
+def _row_scale(grad, reduction, denom, n):
+    """dlosses (N,) from the upstream gradient of the reduced loss."""
+    xp = array_module(grad)
+    if reduction == "none":
+        return grad.reshape(n)
+    g = grad / denom if reduction == "mean" else grad
+    return xp.broadcast_to(g, (n,))
+
+
+class CrossEntropy(Function):
+    """Cross-entropy of logits (N, C) against class indices (N,), fused (log_softmax + NLL + label
+    smoothing) in the cross_entropy kernels; reduction is applied here.
+
+    mean divides by the summed weight of the rows that are not ignored (their count without
+    class weights), as PyTorch. Saves the probabilities (N, C) and the targets.
+    """
+
+    def forward(self, logits, target, weight, ignore_index, label_smoothing, reduction):
+        xp = array_module(logits)
+        self.k = kernels_for("cross_entropy", xp)
+        self.target, self.weight = target, weight
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        self.reduction, self.n = reduction, logits.shape[0]
+        losses, self.probs = self.k.cross_entropy_fwd(logits, target, ignore_index,
+                                                      label_smoothing, weight)
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        if reduction == "sum":
+            return total
+        kept = target != ignore_index
+        self.denom = (kept.sum() if weight is None
+                      else xp.where(kept, weight[xp.where(kept, target, 0)], 0.0).sum())
+        self.denom = self.denom.astype(logits.dtype)
+        with np.errstate(invalid="ignore", divide="ignore"):  # all rows ignored: 0/0 = NaN
+            return total / self.denom
+
+    def backward(self, grad):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dlosses = _row_scale(grad, self.reduction, getattr(self, "denom", None), self.n)
+        dlogits = self.k.cross_entropy_bwd(dlosses, self.probs, self.target, self.ignore_index,
+                                           self.label_smoothing, self.weight)
+        return dlogits, None  # no gradient for the class indices
+
+
+def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,  # noqa: A002
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy between logits `input` (..., C), class axis LAST, and integer class indices
+    `target` (...).
+
+    Per row: (1 - eps) * w[t] * -log softmax(x)[t] + eps / C * sum_c w[c] * -log softmax(x)[c],
+    with eps = label_smoothing (PyTorch's rule) and w the optional class weights (C,). Rows whose
+    target is ignore_index contribute 0 and get zero gradient; "mean" divides by the number (the
+    summed weight) of the other rows, so if every row is ignored the mean is NaN (0/0), as
+    PyTorch, while the gradient is 0.
+
+    Float targets raise TypeError; targets outside [0, C) other than ignore_index raise
+    IndexError naming the value and C.
+    """
+    op = "cross_entropy"
+    _check_input(op, input)
+    _check_reduction(op, reduction)
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have a class axis (..., C), got a 0-d tensor")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}")
+    target_data = _class_targets(op, target, input, int(ignore_index))
+    w = _class_weight(op, weight, input)
+    c = input.shape[-1]
+    flat = input if input.ndim == 2 else input.reshape(-1, c)  # (N, C)
+    out = CrossEntropy.apply(flat, Tensor._make(target_data.reshape(-1)), weight=w,
+                             ignore_index=int(ignore_index),
+                             label_smoothing=float(label_smoothing), reduction=reduction)
+    return out.reshape(input.shape[:-1]) if reduction == "none" else out
+
+
+class NLLLoss(Function):
+    """loss_i = -w[t_i] * logp[i, t_i] (0 where t_i is ignore_index); dlogp = -w[t_i] at
+    [i, t_i], 0 elsewhere. Reduction as cross_entropy's."""
+
+    def forward(self, logp, target, weight, ignore_index, reduction):
+        xp = array_module(logp)
+        n = logp.shape[0]
+        kept = target != ignore_index
+        self.rows, self.safe_t = xp.arange(n), xp.where(kept, target, 0)
+        w = xp.ones(n, dtype=logp.dtype) if weight is None else weight[self.safe_t]
+        self.w = xp.where(kept, w, 0.0).astype(logp.dtype, copy=False)  # (N,), 0 when ignored
+        self.shape, self.reduction = logp.shape, reduction
+        losses = -logp[self.rows, self.safe_t] * self.w
+        if reduction == "none":
+            return losses
+        if reduction == "sum":
+            return losses.sum()
+        self.denom = self.w.sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return losses.sum() / self.denom
+
+    def backward(self, grad):
+        xp = array_module(grad)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dl = _row_scale(grad, self.reduction, getattr(self, "denom", None), self.shape[0])
+        # Ignored rows have w = 0; where() keeps them exactly 0 even if dl is not finite.
+        d_rows = xp.where(self.w != 0, -dl * self.w, 0.0).astype(grad.dtype, copy=False)
+        g = xp.zeros(self.shape, dtype=grad.dtype)
+        g[self.rows, self.safe_t] = d_rows
+        return g, None
+
+
+def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,  # noqa: A002
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities `input` (..., C), class axis last, at integer
+    class indices `target` (...): -w[t] * input[..., t]. Same rules as cross_entropy (which is
+    nll_loss(log_softmax(x), t) fused)."""
+    op = "nll_loss"
+    _check_input(op, input)
+    _check_reduction(op, reduction)
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have a class axis (..., C), got a 0-d tensor")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}")
+    target_data = _class_targets(op, target, input, int(ignore_index))
+    w = _class_weight(op, weight, input)
+    c = input.shape[-1]
+    flat = input if input.ndim == 2 else input.reshape(-1, c)
+    out = NLLLoss.apply(flat, Tensor._make(target_data.reshape(-1)), weight=w,
+                        ignore_index=int(ignore_index), reduction=reduction)
+    return out.reshape(input.shape[:-1]) if reduction == "none" else out
+
+
+# ----------------------------------------------------------------------------------------------------
+# nt_xent
+
+
+class NTXent(Function):
+    """SimCLR's NT-Xent loss through the nt_xent kernels (normalisation included)."""
+
+    def forward(self, z1, z2, temperature):
+        self.k = kernels_for("nt_xent", array_module(z1))
+        self.temperature = temperature
+        loss, *self.saved = self.k.nt_xent_fwd(z1, z2, temperature)
+        return loss
+
+    def backward(self, grad):
+        return self.k.nt_xent_bwd(grad, *self.saved, self.temperature)
+
+
+def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
+    """NT-Xent (normalised temperature-scaled cross-entropy), SimCLR's contrastive loss.
+
+    z1, z2 (N, D): two views of the same N examples. Each row is L2-normalised (norm clamped at
+    1e-12, as F.normalize); on the 2N rows [z1; z2] the logits are cosine similarities divided by
+    `temperature`, self-similarity excluded, and row i's positive is row i + N (mod 2N). The loss
+    is the mean over the 2N rows of the cross-entropy: a 0-d tensor.
+    """
+    op = "nt_xent"
+    _check_input(op, z1, "z1")
+    _check_input(op, z2, "z2")
+    if z1.ndim != 2 or z1.shape != z2.shape or z1.shape[0] == 0:
+        raise ValueError(f"{op}: z1 and z2 must be two non-empty (N, D) tensors of the same shape, "
+                         f"got {z1.shape} and {z2.shape}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not temperature > 0:
+        raise ValueError(f"{op}: temperature must be a positive number, got {temperature!r}")
+    return NTXent.apply(z1, z2, temperature=float(temperature))
