@@ -1,9 +1,31 @@
-"""The `tinygrad-pt` command."""
+"""The `tinygrad-pt` command.
+
+    tinygrad-pt demo                                   a small digits MLP, end to end (a minute)
+    tinygrad-pt train gpt                              train a model family (runs/gpt by default)
+    tinygrad-pt train vae --steps 2000 --set lr=1e-3   override the step count and the config
+    tinygrad-pt train vae --resume --steps 4000        continue runs/vae to 4000 steps in total
+    tinygrad-pt sample --from runs/gpt --n 4           generate from a trained run
+    tinygrad-pt probe --from runs/simclr               linear probe / fine-tune a contrastive run
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import warnings
 
+from .train.checkpoint import CheckpointError
+
+PROG = "tinygrad-pt"
+
+
+class CLIError(Exception):
+    """A user error the command reports in one line (exit status 2), without a traceback."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# demo
 
 def _demo(args) -> int:
     from .train.digits_mlp import train_digits_mlp
@@ -16,20 +38,229 @@ def _demo(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------------
+# train
+
+def _parse_value(key: str, text: str, default):
+    """`text` as the type of the config's default for `key` (JSON for lists and None)."""
+    try:
+        if isinstance(default, bool):
+            lowered = text.strip().lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, str):
+            return text
+        if isinstance(default, (list, tuple)):
+            value = json.loads(text)
+            if not isinstance(value, list):
+                raise ValueError("expected a JSON list such as [0.9,0.95]")
+            return type(default)(value)
+        try:  # default None (or another type): a JSON value, else the plain string
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    except (ValueError, json.JSONDecodeError) as e:
+        raise CLIError(f"--set {key}={text}: cannot read it as a {type(default).__name__} like "
+                       f"the default {default!r} ({e})") from None
+
+
+def parse_overrides(pairs, defaults: dict) -> dict:
+    """["lr=1e-3", "hidden=256"] -> {"lr": 0.001, "hidden": 256}, typed like `defaults`."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CLIError(f"--set expects key=value, got {pair!r}")
+        if key not in defaults:
+            raise CLIError(f"--set {key}: unknown config key; this recipe's keys are "
+                           f"{', '.join(sorted(defaults))}")
+        out[key] = _parse_value(key, text, defaults[key])
+    return out
+
+
+def _train(args) -> int:
+    from .train.checkpoint import CHECKPOINT_NAME, checkpoint_info
+    from .train.loop import train
+    from .train.recipes import get_recipe, make_recipe
+
+    try:
+        cls = get_recipe(args.name)
+    except ImportError as e:
+        raise CLIError(f"the {args.name!r} recipe cannot be loaded: {e}") from e
+    out_dir = args.out or os.path.join("runs", args.name)
+    ckpt = os.path.join(out_dir, CHECKPOINT_NAME)
+    overrides = parse_overrides(args.set, cls.defaults)
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    seed = args.seed
+
+    if args.resume:
+        if not os.path.exists(ckpt):
+            raise CLIError(f"--resume continues the run in {out_dir}, but there is no {ckpt}; "
+                           "drop --resume to start a new run (or point --out at the run)")
+        info = checkpoint_info(ckpt)
+        if info["recipe"] != args.name:
+            raise CLIError(f"{ckpt} is a checkpoint of {info['recipe']!r}, not {args.name!r}")
+        if seed is not None and seed != info["seed"]:
+            raise CLIError(f"--seed {seed}: a resumed run keeps the seed it started with "
+                           f"({info['seed']}); drop --seed")
+        config, seed = {**info["config"], **overrides}, info["seed"]
+    else:
+        if os.path.exists(ckpt) and not args.overwrite:
+            raise CLIError(f"{out_dir} already holds a run ({ckpt}); pass --resume to continue "
+                           "it, --overwrite to start over there, or --out DIR for a new run")
+        config, seed = overrides, (0 if seed is None else seed)
+
+    try:
+        recipe = make_recipe(args.name, config, device=args.device, seed=seed)
+    except ValueError as e:  # e.g. a config value the recipe rejects
+        raise CLIError(str(e)) from e
+    try:
+        train(recipe, out_dir, resume=args.resume, progress=not args.quiet,
+              eval_every=args.eval_every, checkpoint_every=args.checkpoint_every)
+    except KeyboardInterrupt:
+        return 130  # the loop saved a checkpoint and said how to resume
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------
+# sample and probe: both start from a run directory
+
+def _load_run(from_dir: str, device: str):
+    """The recipe of the run in `from_dir`, rebuilt from its checkpoint's config and loaded."""
+    from .train.checkpoint import CHECKPOINT_NAME, checkpoint_info, load_checkpoint
+    from .train.recipes import RECIPES, make_recipe
+
+    ckpt = os.path.join(from_dir, CHECKPOINT_NAME)
+    if not os.path.exists(ckpt):
+        raise CLIError(f"--from {from_dir}: no {CHECKPOINT_NAME} there; train a model first "
+                       f"({PROG} train NAME --out {from_dir})")
+    info = checkpoint_info(ckpt)
+    if info["recipe"] not in RECIPES:
+        raise CLIError(f"{ckpt} was written by recipe {info['recipe']!r}, which this "
+                       f"{PROG} does not know (known: {', '.join(RECIPES)})")
+    try:
+        recipe = make_recipe(info["recipe"], info["config"], device=device, seed=info["seed"])
+    except ValueError as e:  # e.g. a config key this version of the recipe no longer has
+        raise CLIError(f"cannot rebuild the {info['recipe']!r} recipe from {ckpt}: {e}") from e
+    with warnings.catch_warnings():  # generating needs no bit-identical continuation
+        warnings.simplefilter("ignore", RuntimeWarning)
+        load_checkpoint(ckpt, recipe)
+    return recipe
+
+
+def _sample(args) -> int:
+    if args.n < 1:
+        raise CLIError(f"--n must be positive, got {args.n}")
+    recipe = _load_run(args.from_dir, args.device)
+    try:
+        paths = recipe.sample(args.from_dir, n=args.n)
+    except NotImplementedError as e:
+        raise CLIError(str(e)) from e
+    for path in paths or []:
+        print(path)
+    return 0
+
+
+def _probe(args) -> int:
+    if not os.path.isdir(args.from_dir):
+        raise CLIError(f"--from {args.from_dir}: no such run directory")
+    try:
+        from .train.probe import run_probe
+    except ImportError as e:
+        raise CLIError(f"the probe is not available: {e}") from e
+    try:
+        run_probe(args.from_dir, device=args.device)  # prints its table, writes DIR/probe.md
+    except ValueError as e:
+        if not str(e).startswith(("probe:", "run_probe:")):
+            raise
+        raise CLIError(str(e)) from e  # e.g. a GPT run: no image encoder to probe
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------
+# The parser
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinygrad-pt", description=__doc__)
+    from .train.recipes import RECIPES
+
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
     demo = sub.add_parser("demo", help="train a small MLP on the real 8x8 digits (a minute on CPU)")
     demo.add_argument("--steps", type=int, default=300)
     demo.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
+
+    tr = sub.add_parser("train", help="train a model family; writes metrics, a checkpoint, plots",
+                        description="Train one model family with the shared loop. The run "
+                        "directory gets metrics.jsonl, checkpoint.safetensors, config.json and "
+                        "PNG plots.")
+    tr.add_argument("name", choices=list(RECIPES), help="the model family")
+    tr.add_argument("--steps", type=int, default=None,
+                    help="total optimisation steps (default: the recipe's)")
+    tr.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    tr.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/NAME)")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run in DIR from its checkpoint up to --steps in total")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="start a new run in a DIR that already holds one")
+    tr.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    tr.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                    help="override a config value of the recipe, e.g. --set lr=1e-3 n_layer=2")
+    tr.add_argument("--eval-every", type=int, default=None, metavar="N",
+                    help="evaluate every N steps (default: the recipe's eval_every)")
+    tr.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                    help="save a checkpoint every N steps (default: at each evaluation)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    tr.set_defaults(run=_train)
+
+    sa = sub.add_parser("sample", help="generate images or text from a trained run")
+    sa.add_argument("--from", dest="from_dir", required=True, metavar="DIR")
+    sa.add_argument("--n", type=int, default=16, help="how many samples (default 16)")
+    sa.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    sa.set_defaults(run=_sample)
+
+    pr = sub.add_parser("probe", help="linear probe and fine-tuning from a pre-trained run")
+    pr.add_argument("--from", dest="from_dir", required=True, metavar="DIR")
+    pr.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    pr.set_defaults(run=_probe)
     return parser
 
 
+def _check_device(device: str) -> None:
+    """device="cuda" without CuPy or a GPU: one clear line, before any data is loaded."""
+    if device == "cuda":
+        from .backend import cupy_module
+        try:
+            cupy_module()
+        except RuntimeError as e:
+            raise CLIError(str(e)) from None
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command != "demo":
+            _check_device(args.device)
+        return args.run(args)
+    except CLIError as e:
+        parser.exit(2, f"{PROG} {args.command}: error: {e}\n")
+    except (FileNotFoundError, CheckpointError) as e:
+        # A missing file or a checkpoint that does not fit: the message says what and where.
+        # (Other exceptions keep their traceback: they are bugs, not usage errors.)
+        parser.exit(2, f"{PROG} {args.command}: error: {e}\n")
 
 
 if __name__ == "__main__":

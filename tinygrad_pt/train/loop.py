@@ -1,0 +1,280 @@
+"""The training loop shared by every model family.
+
+    recipe = make_recipe("vae", {"steps": 2000})
+    final = train(recipe, "runs/vae")            # -> {"test_elbo": ..., ...}
+    final = train(recipe2, "runs/vae", resume=True, steps=4000)   # continue to 4000 steps
+
+A recipe (train/recipe.py) says how to take one step and how to evaluate; the loop owns the rest:
+
+  - steps, and a tqdm bar showing the step's metrics and the throughput (steps/s and examples/s);
+  - the metrics are read back to the host only every ``log_every`` steps: that is the loop's one
+    sync with the device (nanoGPT's habit), so on a GPU the steps in between queue up freely;
+  - ``recipe.evaluate()`` every ``eval_every`` steps and at the end, logged with the train rows to
+    ``out_dir/metrics.jsonl`` (train/metrics.py);
+  - checkpoints (train/checkpoint.py) every ``checkpoint_every`` steps, at the end, and on Ctrl-C;
+  - ``out_dir/config.json``; at the end ``recipe.artifacts(out_dir)``, a loss-curve PNG and the
+    recipe's one-line summary.
+
+Resume continues bit-identically on the cpu: the checkpoint holds weights, optimizer and
+scheduler state, the recipe's extra state and both random generators. Evaluation and plotting run
+with the generators saved before and restored after (and the modules' train/eval modes too), so
+whether and when a run evaluates never changes its training: a run stopped at step N and resumed
+trains exactly like one that never stopped, although only the first evaluated at step N.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from ..backend import get_rng_state, set_rng_state
+from ..tensor import Tensor
+from .checkpoint import CHECKPOINT_NAME, checkpoint_info, load_checkpoint, save_checkpoint
+from .metrics import MetricsLog, read_metrics, truncate
+
+__all__ = ["train", "METRICS_NAME", "CONFIG_NAME", "LOSS_CURVES_NAME"]
+
+METRICS_NAME = "metrics.jsonl"
+CONFIG_NAME = "config.json"
+LOSS_CURVES_NAME = "loss_curves.png"
+
+
+def _cadence(name: str, value) -> int:
+    """A step interval: None or 0 means never (only at the end)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"train: {name} must be a non-negative integer (0 or None: only at the "
+                         f"end), got {value!r}")
+    return int(value)
+
+
+def _read_back(recipe, metrics) -> dict:
+    """The step's metrics as Python floats. For Tensors this is a device -> host copy: a sync."""
+    if not isinstance(metrics, dict):
+        raise TypeError(f"train: {recipe.name}.train_step must return a dict of name -> 0-d "
+                        f"Tensor, got {type(metrics).__name__}")
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, Tensor):
+            if value.size != 1:
+                raise ValueError(f"train: {recipe.name}.train_step returned {key!r} with shape "
+                                 f"{value.shape}; metrics must be 0-d (e.g. loss.mean())")
+            value = value.item()
+        out[key] = float(value)
+    return out
+
+
+def _format(metrics: dict) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+@contextlib.contextmanager
+def _isolated(recipe):
+    """Run evaluation/plots without touching training: both generators and every module's
+    train/eval mode are put back as they were. (A cuda generator cannot be saved; see
+    checkpoint.py.)"""
+    rng_state = recipe.rng.bit_generator.state
+    backend_state = get_rng_state("cpu")
+    modes = [(m, m.training) for module in recipe.modules.values() for m in module.modules()]
+    try:
+        yield
+    finally:
+        recipe.rng.bit_generator.state = rng_state
+        set_rng_state(backend_state, "cpu")
+        for m, training in modes:
+            m.training = training
+
+
+class _GracefulInterrupt:
+    """Ctrl-C asks the loop to stop after the current step (the state is consistent between
+    steps, never inside one); a second Ctrl-C stops at once, without a checkpoint. The handler is
+    installed only in the main thread (Python delivers signals nowhere else)."""
+
+    def __init__(self, announce):
+        self.requested = False
+        self._announce = announce
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._announce("interrupted: finishing this step and saving a checkpoint "
+                       "(Ctrl-C again to quit at once, without one)")
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _versions(device: str) -> dict:
+    from .. import __version__
+    versions = {"tinygrad_pt": __version__, "python": platform.python_version(),
+                "numpy": np.__version__}
+    if device == "cuda":
+        try:
+            import cupy  # noqa: PLC0415 (optional)
+            versions["cupy"] = cupy.__version__
+        except Exception:  # the run itself will say why cupy is missing
+            pass
+    return versions
+
+
+def _write_config(path, recipe, steps, eval_every, checkpoint_every, log_every, start_step):
+    record = {"recipe": recipe.name, "config": recipe.config, "seed": recipe.seed,
+              "device": recipe.device, "steps": steps, "eval_every": eval_every,
+              "checkpoint_every": checkpoint_every, "log_every": log_every,
+              "resumed_from_step": start_step if start_step else None,
+              "platform": platform.platform(), "versions": _versions(recipe.device)}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = True,
+          eval_every=None, checkpoint_every=None, *, artifacts: bool = True) -> dict:
+    """Train `recipe` for `steps` steps in total, writing the run into `out_dir`.
+
+    steps             total optimisation steps (default ``recipe.config["steps"]``); a resumed run
+                      continues from its checkpoint's step up to this total
+    resume            load ``out_dir/checkpoint.safetensors`` first (it must exist); the metrics
+                      log is cut back to the checkpoint's step and appended to
+    progress          the tqdm bar, eval lines and the closing summary (False: silent)
+    eval_every        evaluate every this many steps (default ``config["eval_every"]``; 0: only at
+                      the end)
+    checkpoint_every  save every this many steps (default: at each evaluation; 0: only at the
+                      end). A checkpoint is also saved at the end and on Ctrl-C.
+    artifacts         at the end, call ``recipe.artifacts(out_dir)`` and plot the loss curves
+                      (False skips both: quick tests)
+
+    Returns the final evaluation metrics (``recipe.evaluate()`` at the last step), which the
+    closing line passes to ``recipe.summary``. Ctrl-C finishes the current step, saves a
+    checkpoint and raises KeyboardInterrupt.
+    """
+    cfg = recipe.config
+    steps = cfg.get("steps") if steps is None else steps
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
+        raise ValueError(f"train: steps must be a positive integer, got {steps!r}")
+    steps = int(steps)
+    eval_every = _cadence("eval_every", cfg.get("eval_every") if eval_every is None else eval_every)
+    checkpoint_every = _cadence("checkpoint_every",
+                                eval_every if checkpoint_every is None else checkpoint_every)
+    log_every = max(1, _cadence("log_every", cfg.get("log_every", 10)))
+    batch_size = cfg.get("batch_size")
+
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt_path = os.path.join(out_dir, CHECKPOINT_NAME)
+    log_path = os.path.join(out_dir, METRICS_NAME)
+    say = tqdm.write if progress else (lambda *a, **k: None)
+
+    start_step, elapsed0 = 0, 0.0
+    if resume:
+        if not os.path.exists(ckpt_path):
+            raise FileNotFoundError(2, f"train: resume=True (--resume) continues the run saved in "
+                                    f"{out_dir!r}, but it holds no {CHECKPOINT_NAME}; start "
+                                    "without resume to train from scratch", ckpt_path)
+        start_step = load_checkpoint(ckpt_path, recipe)
+        elapsed0 = checkpoint_info(ckpt_path)["elapsed"]
+        if start_step > steps:
+            raise ValueError(f"train: the checkpoint in {out_dir!r} is at step {start_step}, past "
+                             f"the requested total steps={steps}; ask for more steps")
+        truncate(log_path, start_step)  # rows written after the checkpoint would repeat
+        log = MetricsLog(log_path, fresh=False)
+        say(f"{recipe.name}: resumed from step {start_step} of {steps} ({ckpt_path})")
+    else:
+        log = MetricsLog(log_path, fresh=True)
+    _write_config(os.path.join(out_dir, CONFIG_NAME), recipe, steps, eval_every, checkpoint_every,
+                  log_every, start_step)
+
+    session_start = time.perf_counter()
+    elapsed = lambda: elapsed0 + time.perf_counter() - session_start  # noqa: E731
+
+    def evaluate(step):
+        with _isolated(recipe):
+            metrics = {k: float(v) for k, v in recipe.evaluate().items()}
+        log.write(step, "eval", metrics, elapsed())
+        say(f"step {step}: eval {_format(metrics)}")
+        return metrics
+
+    def checkpoint(step):
+        save_checkpoint(ckpt_path, recipe, step, elapsed())
+
+    bar = tqdm(total=steps, initial=start_step, desc=recipe.name, unit="step",
+               disable=not progress, dynamic_ncols=True)
+    # Throughput: steps of this session over the time spent in them (evaluation and saving
+    # excluded), so the number is steady and says what training alone runs at.
+    window_start, train_seconds, session_steps = time.perf_counter(), 0.0, 0
+    try:
+        with _GracefulInterrupt(say) as interrupt:
+            for step in range(start_step, steps):
+                metrics = recipe.train_step(step)
+                done = step + 1
+                session_steps += 1
+                if done % log_every == 0 or done == steps:
+                    values = _read_back(recipe, metrics)  # the loop's only host <-> device sync
+                    log.write(done, "train", values, elapsed())
+                    now = time.perf_counter()
+                    train_seconds, window_start = train_seconds + now - window_start, now
+                    rate = session_steps / max(train_seconds, 1e-9)
+                    speed = f"{rate:.3g} step/s"
+                    if batch_size:
+                        speed += f", {rate * batch_size:,.0f} ex/s"
+                    bar.set_postfix_str(f"{_format(values)} | {speed}", refresh=False)
+                bar.update(1)
+                del metrics  # drop the step's tensors (and any graph they hold) before the next
+                pause_start = time.perf_counter()
+                if eval_every and done % eval_every == 0 and done != steps:
+                    evaluate(done)
+                if checkpoint_every and done % checkpoint_every == 0 and done != steps:
+                    checkpoint(done)
+                window_start += time.perf_counter() - pause_start  # not training time
+                if interrupt.requested:
+                    checkpoint(done)
+                    bar.close()
+                    print(f"{recipe.name}: stopped at step {done} of {steps}; checkpoint saved to "
+                          f"{ckpt_path}. Continue with resume=True (tinygrad-pt train "
+                          f"{recipe.name} --resume --out {out_dir})", file=sys.stderr)
+                    raise KeyboardInterrupt(f"training stopped at step {done}; checkpoint saved "
+                                            f"to {ckpt_path}")
+            bar.close()
+            checkpoint(steps)  # still under the handler: Ctrl-C cannot cut this save short
+    finally:
+        bar.close()
+
+    # The end: a last evaluation (unless the log already holds one for this step: a resumed run
+    # that had nothing left to do), then the plots.
+    logged = [r for r in read_metrics(log_path) if r["split"] == "eval" and r["step"] == steps]
+    if logged and start_step == steps:
+        with _isolated(recipe):
+            final = {k: float(v) for k, v in recipe.evaluate().items()}
+    else:
+        final = evaluate(steps)
+    paths = []
+    if artifacts:
+        from .plots import loss_curves  # matplotlib: imported only when plotting
+        with _isolated(recipe):
+            paths = list(recipe.artifacts(out_dir) or [])
+        paths.append(loss_curves(log_path, os.path.join(out_dir, LOSS_CURVES_NAME)))
+    if progress:
+        print(f"{recipe.name}: {recipe.summary(final)}")
+        print(f"  run directory {out_dir}: {METRICS_NAME}, {CHECKPOINT_NAME}" +
+              "".join(f"\n  {p}" for p in paths))
+    return final
