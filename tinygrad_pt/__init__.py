@@ -17,3 +17,14 @@ from .serialization import load, save
 from .tensor import Tensor
 
 __version__ = "0.1.0"
+
+# The upper floors load on first use (tg.models.GPT, tg.viz.to_dot, tg.data.load_digits): they are
+# not needed to build and differentiate graphs, and `import tinygrad_pt` stays fast.
+_LAZY_SUBMODULES = ("models", "viz", "data", "train")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'tinygrad_pt' has no attribute {name!r}")

@@ -12,6 +12,7 @@ frees every function's saved arrays once its backward has run (unless ``retain_g
 from __future__ import annotations
 
 import contextlib
+import os
 import traceback
 
 import numpy as np
@@ -33,31 +34,51 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Turn gradient recording on or off inside a ``with`` block (or a decorated function)."""
+class _Switch(contextlib.ContextDecorator):
+    """Set a module-level flag inside a ``with`` block or a decorated function.
+
+    The previous values are kept on a stack, not in one attribute: a decorator reuses the same
+    object for every call, so a recursive decorated function enters it again before leaving it.
+    """
+    flag = ""  # the name of the module global this switch sets
 
     def __init__(self, mode: bool):
         self.mode = bool(mode)
+        self._prev = []
 
     def __enter__(self):
-        global _grad_enabled
-        self.prev, _grad_enabled = _grad_enabled, self.mode
+        self._prev.append(globals()[self.flag])
+        globals()[self.flag] = self.mode
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
+        globals()[self.flag] = self._prev.pop()
         return False
 
 
-class no_grad(set_grad_enabled):
-    """``with tg.no_grad():`` runs ops without recording a graph (inference, optimizer steps)."""
+class set_grad_enabled(_Switch):
+    """Turn gradient recording on or off inside a ``with`` block (or a decorated function)."""
+    flag = "_grad_enabled"
 
-    def __init__(self):
+
+class no_grad(set_grad_enabled):
+    """``with tg.no_grad():`` runs ops without recording a graph (inference, optimizer steps).
+
+    Also a decorator, with or without parentheses: ``@tg.no_grad()`` or ``@tg.no_grad``.
+    """
+
+    def __new__(cls, func=None):
+        if func is not None:  # bare @tg.no_grad: decorate func with a fresh instance
+            return cls()(func)
+        return super().__new__(cls)
+
+    def __init__(self, func=None):
         super().__init__(False)
 
 
 class enable_grad(set_grad_enabled):
+    """Turn recording back on inside a ``no_grad`` region."""
+
     def __init__(self):
         super().__init__(True)
 
@@ -66,20 +87,23 @@ class AnomalyError(RuntimeError):
     """Raised in anomaly mode by the first op whose output (or input gradient) is NaN or Inf."""
 
 
-class detect_anomaly(contextlib.ContextDecorator):
+class detect_anomaly(_Switch):
     """Inside this block every op remembers where it was created, and the first op that produces a
-    NaN/Inf in forward (from finite inputs) or in backward raises AnomalyError naming it.
-    It costs a stack capture and a finiteness check per op, so it is off by default."""
+    NaN/Inf in forward (from finite inputs) or in backward (from a finite incoming gradient)
+    raises AnomalyError naming it, its input shapes and the user code that created it.
+    It costs a stack capture and a finiteness check per op, so it is off by default.
 
-    def __enter__(self):
-        global _anomaly_enabled
-        self.prev, _anomaly_enabled = _anomaly_enabled, True
-        return self
+    The backward check runs when ``backward()`` is called inside the block; the ops it names
+    must have been created inside the block for the "created at" part.
+    """
+    flag = "_anomaly_enabled"
 
-    def __exit__(self, *exc):
-        global _anomaly_enabled
-        _anomaly_enabled = self.prev
-        return False
+    def __init__(self, mode: bool = True):
+        super().__init__(mode)
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly_enabled
 
 
 def _all_finite(a) -> bool:
@@ -90,6 +114,23 @@ def _all_finite(a) -> bool:
 
 # ----------------------------------------------------------------------------------------------------
 # Broadcasting, undone in one place
+
+def broadcast_shape(*shapes):
+    """NumPy's broadcast of `shapes` as a tuple, or None when they do not broadcast.
+
+    Plain Python, cheaper than np.broadcast_shapes for the few dimensions of a network; binary
+    ops call it on every forward whose shapes differ.
+    """
+    ndim = max(len(s) for s in shapes)
+    out = [1] * ndim
+    for s in shapes:
+        for i, n in enumerate(s, ndim - len(s)):
+            if n != 1 and n != out[i]:
+                if out[i] != 1:
+                    return None
+                out[i] = n
+    return tuple(out)
+
 
 def unbroadcast(grad, shape):
     """Sum `grad` down to `shape`: the adjoint of broadcasting `shape` up to grad.shape.
@@ -135,25 +176,29 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        """Run forward on the inputs' arrays and return the output Tensor, recording the graph."""
+        """Run forward on the inputs' arrays and return the output Tensor, recording the graph.
+
+        The graph is recorded only when gradients are on, some input requires grad, and the
+        output is floating point (an integer result, e.g. a cast or an argmax, has no gradient).
+        """
         fn = cls()
-        arrays = []
         for t in inputs:
             if not isinstance(t, _Tensor):
                 raise TypeError(f"{cls.__name__}: expected Tensor inputs, got {type(t).__name__}")
-            arrays.append(t.data)
-        _check_same_device(cls.__name__, inputs, arrays)
-        fn.needs_input_grad = needs = tuple(t.requires_grad for t in inputs)
-        record = _grad_enabled and any(needs)
+        arrays = [t.data for t in inputs]
+        if len(arrays) > 1 and any(type(a) is not np.ndarray for a in arrays):
+            _check_same_device(cls.__name__, arrays)  # some input is not a plain NumPy array
+        fn.needs_input_grad = tuple(t._requires_grad for t in inputs)
 
         if _anomaly_enabled:
-            fn._created_at = "".join(traceback.format_stack(limit=12)[:-2])
+            fn._created_at = _user_stack()
         out = fn.forward(*arrays, **params)
         if isinstance(out, np.generic) or not hasattr(out, "shape"):
             out = array_module(*arrays).asarray(out)  # numpy scalar results become 0-d arrays
         if _anomaly_enabled:
             _check_forward(fn, arrays, out)
 
+        record = _grad_enabled and any(fn.needs_input_grad) and out.dtype.kind == "f"
         result = _Tensor._make(out, requires_grad=record)
         if record:
             fn.inputs = inputs
@@ -170,55 +215,76 @@ class Function:
         return f"<{self.name}>"
 
 
-def _check_same_device(op, inputs, arrays):
+def _check_same_device(op, arrays):
+    """Raise if some of `arrays` are CuPy (GPU) arrays and others are not: never copy silently."""
     on_gpu = [is_cupy_array(a) for a in arrays]
     if any(on_gpu) and not all(on_gpu):
-        devices = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in inputs)
-        raise RuntimeError(f"{op}: all inputs must be on the same device, got {devices}; "
+        got = ", ".join(f"{tuple(a.shape)} on {'cuda' if g else 'cpu'}"
+                        for a, g in zip(arrays, on_gpu))
+        raise RuntimeError(f"{op}: all inputs must be on the same device, got {got}; "
                            "move them with .to(device) first")
 
 
-def _describe(fn, arrays) -> str:
+# Frames from these files are the op machinery, not the user's code: "created at" skips them.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_MACHINERY = (os.path.join(_PACKAGE_DIR, "ops") + os.sep, os.path.join(_PACKAGE_DIR, "autograd.py"),
+              os.path.join(_PACKAGE_DIR, "tensor.py"))
+
+
+def _user_stack(depth: int = 6) -> str:
+    """The last `depth` frames of the current stack above the op machinery, formatted."""
+    frames = traceback.extract_stack()
+    while frames and frames[-1].filename.startswith(_MACHINERY):
+        frames.pop()
+    return "".join(traceback.format_list(frames[-depth:]))
+
+
+def _anomaly(what: str, fn, arrays, problem: str) -> AnomalyError:
+    """The error naming the op, its inputs' shapes and dtypes, and where the user created it."""
     shapes = ", ".join(f"{tuple(a.shape)} {a.dtype}" for a in arrays)
+    msg = f"anomaly: {what} of {fn.name} (inputs: {shapes}) {problem}"
     where = getattr(fn, "_created_at", "")
-    return f"{fn.name}(inputs: {shapes})" + (f"\ncreated at:\n{where}" if where else "")
+    if where:
+        msg += f"\n{fn.name} was created at (most recent call last):\n{where.rstrip()}"
+    return AnomalyError(msg)
 
 
 def _check_forward(fn, arrays, out):
     if not all(_all_finite(a) for a in arrays):
         return  # not the first op to see a non-finite value
-    xp = array_module(out)
     if out.dtype.kind in "fc":
+        xp = array_module(out)
         bad = bool(xp.isnan(out).any()) if fn.anomaly_allows_inf else not _all_finite(out)
         if bad:
-            raise AnomalyError(f"anomaly: forward of {_describe(fn, arrays)} produced NaN/Inf "
-                               "from finite inputs")
+            raise _anomaly("forward", fn, arrays, "produced NaN/Inf from finite inputs")
 
 
 # ----------------------------------------------------------------------------------------------------
 # The backward pass
 
 def topological_order(root):
-    """Tensors that `root` depends on and that require grad, parents before children (root last).
+    """Tensors that `root` depends on and that require grad, inputs before outputs (root last).
 
-    Iterative depth-first post-order with an explicit stack: deep chains cannot hit Python's
-    recursion limit.
+    Iterative depth-first post-order with an explicit stack, so deep chains cannot hit Python's
+    recursion limit. A tensor is marked when it is expanded, not when it is pushed: it may sit
+    on the stack twice, but it is appended only after everything it was computed from, which a
+    tensor reached by two paths (x -> p -> q, and p used again by the root) needs.
     """
-    order, seen = [], {id(root)}
+    order, done = [], set()
     stack = [(root, False)]
     while stack:
         t, expanded = stack.pop()
         if expanded:
             order.append(t)
             continue
+        if id(t) in done:
+            continue  # reached again by another path while it waited on the stack
+        done.add(id(t))
         stack.append((t, True))
         fn = t._ctx
-        inputs = getattr(fn, "inputs", None) if fn is not None else None
-        if inputs:
-            for parent in inputs:
-                if parent.requires_grad and id(parent) not in seen:
-                    seen.add(id(parent))
-                    stack.append((parent, False))
+        for parent in (getattr(fn, "inputs", ()) if fn is not None else ()):
+            if parent._requires_grad and id(parent) not in done:
+                stack.append((parent, False))
     return order
 
 
@@ -226,18 +292,21 @@ def run_backward(root, grad, retain_graph: bool = False):
     """Propagate `grad` (an array shaped like root) to every tensor that requires grad.
 
     Leaves (and tensors that called retain_grad) accumulate into ``.grad``; gradients of other
-    tensors live only in the local dict and are dropped once consumed, so memory falls during
-    the sweep.
+    tensors live only in the local dict and are dropped once consumed, and each function is
+    released right after its backward, so memory falls during the sweep.
     """
     grads = {id(root): grad}
-    for t in reversed(topological_order(root)):
+    order = topological_order(root)
+    while order:
+        t = order.pop()  # outputs before inputs; popping drops our reference as we go
         g = grads.pop(id(t), None)
         if g is None:
             continue  # no path from root reached this tensor's gradient
-        for hook in t._hooks.values():
-            new = hook(_Tensor._make(g))
-            if new is not None:
-                g = _hook_result(new, g)
+        if t._hooks:
+            for hook in tuple(t._hooks.values()):
+                new = hook(_Tensor._make(g))
+                if new is not None:
+                    g = _hook_result(new, g)
         fn = t._ctx
         if fn is None or t._retains_grad:
             t._accumulate_grad(g)
@@ -254,9 +323,10 @@ def run_backward(root, grad, retain_graph: bool = False):
 
 def _hook_result(new, g):
     data = new.data if isinstance(new, _Tensor) else new
-    if data.shape != g.shape:
-        raise RuntimeError(f"register_hook: a hook returned a gradient of shape {tuple(data.shape)}, "
-                           f"expected {tuple(g.shape)}")
+    if not hasattr(data, "shape") or data.shape != g.shape:
+        got = f"shape {tuple(data.shape)}" if hasattr(data, "shape") else type(data).__name__
+        raise RuntimeError(f"register_hook: a hook returned a gradient of {got}, expected a "
+                           f"Tensor of shape {tuple(g.shape)} (or None to keep the gradient)")
     return data
 
 
@@ -276,9 +346,10 @@ def _propagate(fn, g, grads):
                                f"but input {i} has shape {tuple(inp.data.shape)}")
         if gi.dtype != inp.data.dtype:
             gi = gi.astype(inp.data.dtype)  # gradients take their input's dtype (mixed-dtype ops)
-        if _anomaly_enabled and not _all_finite(gi):
-            raise AnomalyError(f"anomaly: backward of {_describe(fn, [inp.data])} produced NaN/Inf "
-                               f"in the gradient of input {i}")
+        if _anomaly_enabled and not _all_finite(gi) and _all_finite(g):
+            raise _anomaly("backward", fn, [a.data for a in fn.inputs],
+                           f"produced NaN/Inf in the gradient of input {i} from a finite "
+                           "incoming gradient")
         key = id(inp)
         prev = grads.get(key)
         grads[key] = gi if prev is None else prev + gi  # never in place: gi may be shared

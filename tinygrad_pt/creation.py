@@ -12,7 +12,8 @@ from .tensor import Tensor
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new leaf tensor from an array, a (nested) list, a scalar or another tensor (copied).
+    """A new leaf tensor from an array, a (nested) list, a scalar or another tensor, always copied
+    (as torch.tensor): an optimizer updating it in place never writes into the caller's array.
 
     ndarrays keep their dtype; Python floats become float32, Python ints int64.
 
@@ -21,7 +22,10 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     >>> tensor(np.arange(3)).dtype
     dtype('int64')
     """
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    t = Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    if t.data is data:  # an ndarray used as is (same dtype, same device): own a copy
+        t.data = data.copy()
+    return t
 
 
 def _shape(shape) -> tuple:

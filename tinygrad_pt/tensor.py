@@ -153,7 +153,9 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         if is_cupy_array(self.data):
             raise TypeError("a cuda tensor cannot become a NumPy array implicitly; call .numpy()")
-        return self.data if dtype is None else self.data.astype(dtype)
+        if dtype is not None and self.data.dtype != dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
 
     def item(self):
         """The single value as a Python number (synchronises with the GPU: keep out of hot loops)."""
@@ -222,7 +224,10 @@ class Tensor:
                                    f"element, got shape {self.shape}; pass gradient= of that shape")
             g = array_module(self.data).ones_like(self.data)
         else:
-            g = as_array(gradient, dtype=self.dtype, device=self.device)
+            g = as_array(gradient, dtype=self.dtype)
+            if device_of(g) != self.device:
+                raise RuntimeError(f"backward: gradient is on {device_of(g)} but the tensor is on "
+                                   f"{self.device}; move it with .to(device) first")
             if g.shape != self.data.shape:
                 raise ValueError(f"backward: gradient has shape {tuple(g.shape)}, expected "
                                  f"{self.shape} (the tensor's shape)")
@@ -292,17 +297,26 @@ autograd._Tensor = Tensor  # see the note on _Tensor in autograd.py
 def lift(value, like: Tensor) -> Tensor:
     """Make an operand of a binary op a Tensor on `like`'s device.
 
-    A Python scalar takes `like`'s dtype (so ``x * 2.0`` stays float32 and no NumPy float64 scalar
-    upcasts it), except a float scalar with an integer tensor, which gives the default float.
-    Arrays keep their dtype (NumPy promotion then applies, as the contract says).
+    A scalar (a Python number or a NumPy scalar such as ``np.float64(2)``) takes `like`'s dtype,
+    as PyTorch's scalars do, so ``x * 2.0`` and ``x / np.sqrt(d)`` stay float32. Exceptions: a
+    float scalar with an integer or bool tensor gives the default float, an int scalar with a
+    bool tensor gives int64. Arrays keep their dtype (the binary op then decides: see
+    ``binary_operands`` in ops/elementwise.py).
     """
     if isinstance(value, Tensor):
         return value
     xp = array_module(like.data)
-    if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
-        float_into_int = isinstance(value, float) and like.data.dtype.kind in "biu"
-        dtype = default_float if float_into_int else like.data.dtype
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        kind = like.data.dtype.kind
+        if kind in "biu" and isinstance(value, (float, np.floating)):
+            dtype = default_float
+        elif kind == "b":
+            dtype = np.int64
+        else:
+            dtype = like.data.dtype
         return Tensor._make(xp.asarray(value, dtype=dtype))
+    if isinstance(value, (bool, np.bool_)):
+        return Tensor._make(xp.asarray(value, dtype=like.data.dtype))
     arr = as_array(value)
     if device_of(arr) != like.device:
         raise RuntimeError(f"operands on different devices: a {device_of(arr)} array and a "

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, unbroadcast
-from ..backend import array_module
-from ..tensor import Tensor, lift
+from ..autograd import Function, broadcast_shape, unbroadcast
+from ..backend import array_module, default_float
+from ..tensor import Tensor, as_array, lift
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos",
            "maximum", "minimum", "clip", "where", "equal", "not_equal", "less", "less_equal",
@@ -17,7 +17,11 @@ __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs"
 
 
 def binary_operands(op: str, a, b):
-    """Both operands as Tensors (scalars take the tensor's dtype), their shapes broadcastable."""
+    """Both operands as Tensors (scalars take the tensor's dtype), their shapes broadcastable.
+
+    An integer or bool operand meeting a floating one is cast to that float dtype first (as
+    PyTorch does): NumPy would make int64 with float32 into float64, a silent upcast.
+    """
     if isinstance(a, Tensor):
         b = lift(b, a)
     elif isinstance(b, Tensor):
@@ -25,12 +29,15 @@ def binary_operands(op: str, a, b):
     else:
         raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and "
                         f"{type(b).__name__}")
-    if a.shape != b.shape:
-        try:
-            np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
-                             "(NumPy rules: trailing dimensions must match or be 1)") from None
+    ka, kb = a.data.dtype.kind, b.data.dtype.kind
+    if ka != kb:
+        if ka in "biu" and kb == "f":
+            a = Tensor._make(a.data.astype(b.data.dtype))  # integers carry no gradient
+        elif kb in "biu" and ka == "f":
+            b = Tensor._make(b.data.astype(a.data.dtype))
+    if a.shape != b.shape and broadcast_shape(a.shape, b.shape) is None:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
+                         "(NumPy rules: trailing dimensions must match or be 1)")
     return a, b
 
 
@@ -45,7 +52,9 @@ class Add(Function):
         return a + b
 
     def backward(self, grad):
-        return unbroadcast(grad, self.a_shape), unbroadcast(grad, self.b_shape)
+        ga = unbroadcast(grad, self.a_shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(grad, self.b_shape) if self.needs_input_grad[1] else None
+        return ga, gb
 
 
 class Sub(Function):
@@ -56,8 +65,9 @@ class Sub(Function):
         return a - b
 
     def backward(self, grad):
+        ga = unbroadcast(grad, self.a_shape) if self.needs_input_grad[0] else None
         gb = unbroadcast(-grad, self.b_shape) if self.needs_input_grad[1] else None
-        return unbroadcast(grad, self.a_shape), gb
+        return ga, gb
 
 
 class Mul(Function):
@@ -90,6 +100,8 @@ class Div(Function):
 
 
 class Neg(Function):
+    """y = -x; dy/dx = -1."""
+
     def forward(self, x):
         return -x
 
@@ -98,7 +110,8 @@ class Neg(Function):
 
 
 class PowScalar(Function):
-    """y = x ** p for a constant p; dy/dx = p * x ** (p - 1)."""
+    """y = x ** p for a constant p; dy/dx = p * x ** (p - 1) (0 for p == 0, as PyTorch, rather
+    than 0 * x ** -1, which is NaN at x = 0)."""
 
     def forward(self, x, p):
         self.x, self.p = x, p
@@ -106,13 +119,19 @@ class PowScalar(Function):
 
     def backward(self, grad):
         p = self.p
+        if p == 0:
+            return grad * 0.0
         if p == 2:
-            return grad * (self.x * 2)  # the common square, without a power call
+            return grad * (self.x * 2.0)  # the common square, without a power call
         return grad * (p * self.x ** (p - 1))
 
 
 class Pow(Function):
-    """y = a ** b for two tensors; dy/da = b * a^(b-1), dy/db = y * log(a) (a > 0)."""
+    """y = a ** b for two tensors; dy/da = b * a^(b-1), dy/db = y * log(a).
+
+    As PyTorch defines the edge cases: dy/da is 0 where b == 0 (not 0 * a^-1, NaN at a = 0);
+    dy/db is 0 where a == 0 and b >= 0, and NaN for a < 0 (no real derivative in b there).
+    """
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -121,14 +140,17 @@ class Pow(Function):
 
     def backward(self, grad):
         ga = gb = None
+        xp = array_module(self.a)
         if self.needs_input_grad[0]:
-            ga = unbroadcast(grad * self.b * self.a ** (self.b - 1), self.a.shape)
+            # where b == 0 the exponent b - 1 is replaced by 1, so that 0 * a^-1 (NaN at a = 0)
+            # becomes 0 * a = 0
+            da = self.b * self.a ** xp.where(self.b == 0, 1, self.b - 1)
+            ga = unbroadcast(grad * da, self.a.shape)
         if self.needs_input_grad[1]:
-            xp = array_module(self.a)
-            # log(a) is taken only where a > 0; elsewhere the derivative in b is set to 0 (as
-            # PyTorch does for a == 0) rather than NaN.
-            safe = xp.where(self.a > 0, self.a, 1)
-            gb = unbroadcast(grad * self.y * xp.log(safe), self.b.shape)
+            # a == 0 would give y * log(0) = 0 * -inf = NaN; its limit is 0 (for b > 0).
+            zero_base = (self.a == 0) & (self.b >= 0)
+            log_a = xp.log(xp.where(zero_base, 1, self.a))
+            gb = unbroadcast(grad * self.y * log_a, self.b.shape)
         return ga, gb
 
 
@@ -145,7 +167,12 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
-    return Div.apply(*binary_operands("div", a, b))
+    """a / b, true division. Two integer operands give the default float (float32, as PyTorch),
+    not NumPy's float64."""
+    a, b = binary_operands("div", a, b)
+    if a.dtype.kind in "biu":  # then b is an integer too (binary_operands casts mixed pairs)
+        a, b = Tensor._make(a.data.astype(default_float)), Tensor._make(b.data.astype(default_float))
+    return Div.apply(a, b)
 
 
 def neg(x: Tensor) -> Tensor:
@@ -153,9 +180,11 @@ def neg(x: Tensor) -> Tensor:
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 (NumPy's name)
-    """a ** b. A Python-number exponent is a constant (no gradient flows to it)."""
-    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        return PowScalar.apply(a, p=b)
+    """a ** b. A scalar exponent (Python or NumPy number) is a constant (no gradient flows to it);
+    a tensor exponent gets a gradient; ``2 ** x`` works through ``__rpow__``."""
+    if isinstance(a, Tensor) and isinstance(b, (int, float, np.integer, np.floating)) \
+            and not isinstance(b, bool) and a.dtype.kind == "f":
+        return PowScalar.apply(a, p=b.item() if isinstance(b, np.generic) else b)
     return Pow.apply(*binary_operands("pow", a, b))
 
 
@@ -207,6 +236,8 @@ class Abs(Function):
 
 
 class Sin(Function):
+    """y = sin(x); dy/dx = cos(x)."""
+
     def forward(self, x):
         self.x = x
         return array_module(x).sin(x)
@@ -216,6 +247,8 @@ class Sin(Function):
 
 
 class Cos(Function):
+    """y = cos(x); dy/dx = -sin(x)."""
+
     def forward(self, x):
         self.x = x
         return array_module(x).cos(x)
@@ -263,8 +296,8 @@ class _Extremum(Function):
     def backward(self, grad):
         a, b = self.a, self.b
         wins = (a > b) if self.pick == "max" else (a < b)
-        share = wins + (a == b) * 0.5  # 1 where a was chosen, 1/2 on ties, 0 otherwise
-        share = share.astype(grad.dtype)
+        # a's share: 1 where a was chosen, 1/2 on ties, 0 otherwise (b gets the rest)
+        share = wins.astype(grad.dtype) + (a == b).astype(grad.dtype) * 0.5
         ga = unbroadcast(grad * share, a.shape) if self.needs_input_grad[0] else None
         gb = unbroadcast(grad * (1 - share), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
@@ -320,25 +353,48 @@ def minimum(a, b) -> Tensor:
 
 
 def clip(x: Tensor, a_min=None, a_max=None) -> Tensor:
-    """NumPy's clip with scalar bounds (either may be None)."""
+    """NumPy's clip with scalar bounds (either may be None); the output keeps x's dtype.
+    The gradient passes where a_min <= x <= a_max, bounds included (PyTorch's clamp)."""
     if a_min is None and a_max is None:
         raise ValueError("clip: at least one of a_min and a_max must be given")
+    for name, bound in (("a_min", a_min), ("a_max", a_max)):
+        if bound is not None and not isinstance(bound, (int, float, np.integer, np.floating)):
+            raise TypeError(f"clip: {name} must be a Python or NumPy number (or None), got "
+                            f"{type(bound).__name__}")
     if a_min is not None and a_max is not None and a_min > a_max:
         raise ValueError(f"clip: a_min ({a_min}) is greater than a_max ({a_max})")
-    return Clip.apply(x, lo=a_min, hi=a_max)
+    # Bounds as Python numbers: a NumPy float64 bound would upcast a float32 tensor.
+    lo = None if a_min is None else _as_python_number(a_min, x.dtype)
+    hi = None if a_max is None else _as_python_number(a_max, x.dtype)
+    return Clip.apply(x, lo=lo, hi=hi)
+
+
+def _as_python_number(v, dtype):
+    v = v.item() if isinstance(v, np.generic) else v
+    return float(v) if dtype.kind == "f" else v
 
 
 def where(condition, a, b) -> Tensor:
-    """Elementwise `a` where `condition` is true, else `b` (NumPy's where, three arguments)."""
+    """Elementwise `a` where `condition` is true, else `b` (NumPy's where, three arguments).
+
+    `condition` is a boolean Tensor, array or Python bool; `a` and `b` may be Tensors or scalars
+    (two scalars give the default float dtype, or int64 for two ints).
+    """
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars: a sets the dtype
+        a = Tensor(a, device=condition.device if isinstance(condition, Tensor) else None)
     a, b = binary_operands("where", a, b)
-    cond = condition if isinstance(condition, Tensor) else lift(condition, a)
+    if isinstance(condition, Tensor):
+        cond = condition
+    else:
+        cond = Tensor._make(as_array(condition))
+        if cond.device != a.device:
+            raise RuntimeError(f"where: condition is on {cond.device} but a and b are on "
+                               f"{a.device}; move it with .to(device) first")
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be a boolean tensor, got dtype {cond.dtype}")
-    try:
-        np.broadcast_shapes(cond.shape, a.shape, b.shape)
-    except ValueError:
+    if broadcast_shape(cond.shape, a.shape, b.shape) is None:
         raise ValueError(f"where: condition {cond.shape}, a {a.shape} and b {b.shape} cannot be "
-                         "broadcast together") from None
+                         "broadcast together")
     return Where.apply(cond, a, b)
 
 
@@ -369,7 +425,8 @@ def _swap(fn):
 TENSOR_METHODS = {
     "__add__": add, "__radd__": _swap(add), "__sub__": sub, "__rsub__": _swap(sub),
     "__mul__": mul, "__rmul__": _swap(mul), "__truediv__": div, "__rtruediv__": _swap(div),
-    "__neg__": neg, "__pow__": pow, "__rpow__": _swap(pow), "__abs__": abs,
+    "__neg__": neg, "__pos__": lambda self: self, "__pow__": pow, "__rpow__": _swap(pow),
+    "__abs__": abs, "pow": pow, "maximum": maximum, "minimum": minimum,
     "__eq__": equal, "__ne__": not_equal, "__lt__": less, "__le__": less_equal,
     "__gt__": greater, "__ge__": greater_equal,
     "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "sin": sin, "cos": cos, "clip": clip,

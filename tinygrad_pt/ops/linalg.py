@@ -1,9 +1,8 @@
 """Matrix multiplication with NumPy's matmul semantics: 1-D, 2-D and batched N-D (broadcast batch)."""
 from __future__ import annotations
 
-import numpy as np
 
-from ..autograd import Function, unbroadcast
+from ..autograd import Function, broadcast_shape, unbroadcast
 from ..tensor import Tensor, lift
 
 __all__ = ["matmul"]
@@ -15,19 +14,33 @@ class MatMul(Function):
     For 2-D: da = dy @ b^T, db = a^T @ dy. 1-D operands are promoted as NumPy does (a vector on
     the left becomes a row (1, n), on the right a column (n, 1)) so that one rule serves every
     case; batch axes that were broadcast are summed back with unbroadcast.
+
+    The common case in a network, activations (..., n, k) @ weight (k, m), folds the batch axes
+    into rows: one 2-D product instead of NumPy's loop over the batch (about twice as fast), and
+    db = a^T @ dy over all rows at once instead of a product per batch element and a sum.
     """
 
     def forward(self, a, b):
         self.a, self.b = a, b
+        if a.ndim > 2 and b.ndim == 2:
+            k, m = b.shape
+            return (a.reshape(-1, k) @ b).reshape(a.shape[:-1] + (m,))  # (rows, m) -> (..., n, m)
         return a @ b
 
     def backward(self, grad):
         a, b = self.a, self.b
+        ga = gb = None
+        if a.ndim >= 2 and b.ndim == 2:  # including plain 2-D @ 2-D
+            g2 = grad.reshape(-1, b.shape[1])  # (rows, m)
+            if self.needs_input_grad[0]:
+                ga = (g2 @ b.T).reshape(a.shape)
+            if self.needs_input_grad[1]:
+                gb = a.reshape(-1, b.shape[0]).T @ g2  # (k, rows) @ (rows, m)
+            return ga, gb
         a2 = a[None, :] if a.ndim == 1 else a  # (1, n)
         b2 = b[:, None] if b.ndim == 1 else b  # (n, 1)
-        out_shape = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
+        out_shape = broadcast_shape(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
         g = grad.reshape(out_shape)
-        ga = gb = None
         if self.needs_input_grad[0]:
             ga = unbroadcast(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:
@@ -37,6 +50,9 @@ class MatMul(Function):
 
 def matmul(a, b) -> Tensor:
     """NumPy's matmul: (..., n, k) @ (..., k, m) -> (..., n, m), batch axes broadcast."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"matmul: expected at least one Tensor, got {type(a).__name__} and "
+                        f"{type(b).__name__}")
     if not isinstance(a, Tensor):
         a = lift(a, b)
     if not isinstance(b, Tensor):
@@ -50,11 +66,9 @@ def matmul(a, b) -> Tensor:
         raise ValueError(f"matmul: shapes {sa} and {sb} do not align: the last axis of the first "
                          f"({k_a}) must equal the {'only' if len(sb) == 1 else 'second-to-last'} "
                          f"axis of the second ({k_b})")
-    try:
-        np.broadcast_shapes(sa[:-2], sb[:-2])
-    except ValueError:
+    if (len(sa) > 2 or len(sb) > 2) and broadcast_shape(sa[:-2], sb[:-2]) is None:
         raise ValueError(f"matmul: batch axes {sa[:-2]} and {sb[:-2]} of shapes {sa} and {sb} "
-                         "cannot be broadcast together") from None
+                         "cannot be broadcast together")
     return MatMul.apply(a, b)
 
 

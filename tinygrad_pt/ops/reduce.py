@@ -2,6 +2,9 @@
 
 NumPy's names and meanings: ``axis`` is None (all), an int or a tuple; ``keepdims``; ``var`` has
 ``ddof=0``; ``x.max(axis)`` returns values only.
+
+NOTE: this module defines functions named sum, max and min, which shadow Python's builtins of
+those names inside it: don't call ``max(a, b)`` on numbers here.
 """
 from __future__ import annotations
 
@@ -18,15 +21,23 @@ def normalize_axis(op: str, axis, ndim: int) -> tuple:
     """`axis` (None, int or tuple, negatives allowed) as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got "
+                        f"{type(axis).__name__}")
     if ndim == 0:  # a 0-d tensor reduces over axis 0 / -1 to itself (as PyTorch allows)
-        bad = [a for a in axes if a not in (0, -1)]
+        bad = [a for a in axes if isinstance(a, bool) or a not in (0, -1)]
         if bad:
             raise ValueError(f"{op}: axis {axis} is out of range for a 0-d tensor")
         return ()
     out = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"{op}: axis {axis} holds a {type(a).__name__}; expected ints")
+        if not -ndim <= a < ndim:
             raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} "
                              f"dimension(s)")
         out.append(int(a) % ndim)
@@ -38,6 +49,19 @@ def normalize_axis(op: str, axis, ndim: int) -> tuple:
 def _kept_shape(shape, axes):
     """The reduced shape with keepdims=True, so the gradient broadcasts back."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _count(shape, axes) -> int:
+    """How many elements each reduced slice holds."""
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+def _drop_axes(y, axes):
+    """A keepdims=True result reshaped to keepdims=False."""
+    return y.reshape([n for i, n in enumerate(y.shape) if i not in axes])
 
 
 class Sum(Function):
@@ -57,11 +81,12 @@ class Mean(Function):
 
     def forward(self, x, axes, keepdims):
         self.x_shape, self.axes = x.shape, axes
-        self.n = int(np.prod([x.shape[a] for a in axes]))
+        n = _count(x.shape, axes)
+        self.scale = 1.0 / n if n else 0.0  # an empty slice has nothing to send a gradient to
         return x.mean(axis=axes, keepdims=keepdims)
 
     def backward(self, grad):
-        g = grad.reshape(_kept_shape(self.x_shape, self.axes)) / max(self.n, 1)
+        g = grad.reshape(_kept_shape(self.x_shape, self.axes)) * self.scale
         return array_module(g).broadcast_to(g, self.x_shape)
 
 
@@ -71,11 +96,13 @@ class _Extreme(Function):
     pick = None
 
     def forward(self, x, axes, keepdims):
-        if x.size == 0 or any(x.shape[a] == 0 for a in axes):
-            raise ValueError(f"{self.pick}: cannot reduce over an empty axis (shape {x.shape})")
+        if any(x.shape[a] == 0 for a in axes):
+            raise ValueError(f"{self.pick}: cannot reduce over an empty axis (shape "
+                             f"{tuple(x.shape)}, axes {axes}): the {self.pick}imum of no elements "
+                             "is undefined")
         y = x.max(axis=axes, keepdims=True) if self.pick == "max" else x.min(axis=axes, keepdims=True)
         self.x, self.y_kept, self.axes = x, y, axes
-        return y if keepdims else y.reshape([n for i, n in enumerate(y.shape) if i not in axes])
+        return y if keepdims else _drop_axes(y, axes)
 
     def backward(self, grad):
         mask = (self.x == self.y_kept).astype(grad.dtype)
@@ -92,20 +119,63 @@ class Min(_Extreme):
 
 
 class Var(Function):
-    """y = sum((x - mean)^2) / (n - ddof); dy/dx = 2 (x - mean) / (n - ddof)."""
+    """y = sum((x - mean)^2) / (n - ddof); dy/dx = 2 (x - mean) / (n - ddof).
+
+    (The mean's own dependence on x drops out: the centred values sum to zero.)
+    """
 
     def forward(self, x, axes, keepdims, ddof):
         self.x_shape, self.axes = x.shape, axes
-        n = int(np.prod([x.shape[a] for a in axes]))
-        self.denom = n - ddof
-        self.centered = x - x.mean(axis=axes, keepdims=True)
-        if self.denom <= 0:
-            raise ValueError(f"var: ddof={ddof} leaves no degrees of freedom for {n} element(s)")
+        self.denom = _degrees_of_freedom("var", x.shape, axes, ddof)
+        self.centered = _centered(x, axes)
         return (self.centered * self.centered).sum(axis=axes, keepdims=keepdims) / self.denom
 
     def backward(self, grad):
         g = grad.reshape(_kept_shape(self.x_shape, self.axes))
         return g * self.centered * (2.0 / self.denom)
+
+
+class Std(Function):
+    """y = sqrt(var(x)); dy/dx = (x - mean) / ((n - ddof) y), and 0 where y == 0 (a constant
+    slice), as PyTorch defines it, rather than the 0 / 0 of the formula."""
+
+    def forward(self, x, axes, keepdims, ddof):
+        xp = array_module(x)
+        self.x_shape, self.axes = x.shape, axes
+        self.denom = _degrees_of_freedom("std", x.shape, axes, ddof)
+        self.centered = _centered(x, axes)
+        self.y_kept = xp.sqrt((self.centered * self.centered).sum(axis=axes, keepdims=True)
+                              / self.denom)
+        return self.y_kept if keepdims else _drop_axes(self.y_kept, axes)
+
+    def backward(self, grad):
+        xp = array_module(grad)
+        y = self.y_kept
+        scale = grad.reshape(y.shape) / (xp.where(y == 0, 1, y) * self.denom)
+        return xp.where(y == 0, 0, scale) * self.centered
+
+
+def _centered(x, axes):
+    """x minus its mean over `axes`, exactly 0 on a constant slice.
+
+    Computed as s - mean(s) with s = x - x0 (x0: the slice's first element), the same value in
+    exact arithmetic. For a constant slice s is exactly 0, whereas mean(x) may round an ulp away
+    from the value and leave a tiny nonzero spread; std's gradient there would be the ratio of
+    two such crumbs. (The shift also reduces cancellation when the mean is large next to the
+    spread.)
+    """
+    # (the leading Ellipsis keeps a 0-d x an array: NumPy's x[()] would be a scalar)
+    x0 = x[(...,) + tuple(slice(0, 1) if i in axes else slice(None) for i in range(x.ndim))]
+    shifted = x - x0
+    return shifted - shifted.mean(axis=axes, keepdims=True)
+
+
+def _degrees_of_freedom(op, shape, axes, ddof) -> int:
+    n = _count(shape, axes)
+    if n - ddof <= 0:
+        raise ValueError(f"{op}: ddof={ddof} leaves no degrees of freedom: each slice over axes "
+                         f"{axes} of shape {tuple(shape)} has {n} element(s)")
+    return n - ddof
 
 
 class LogSumExp(Function):
@@ -118,7 +188,7 @@ class LogSumExp(Function):
         m = xp.where(xp.isfinite(m), m, 0)  # an all -inf slice gives -inf, not NaN
         y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
         self.x, self.y_kept = x, y
-        return y if keepdims else y.reshape([n for i, n in enumerate(y.shape) if i not in axes])
+        return y if keepdims else _drop_axes(y, axes)
 
     def backward(self, grad):
         xp = array_module(grad)
@@ -150,20 +220,36 @@ def var(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
 
 
 def std(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    return var(x, axis=axis, keepdims=keepdims, ddof=ddof) ** 0.5
+    """Standard deviation, sqrt(var) with NumPy's default ddof=0 (pass ddof=1 for PyTorch's)."""
+    return Std.apply(x, axes=normalize_axis("std", axis, x.ndim), keepdims=keepdims, ddof=ddof)
 
 
 def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return LogSumExp.apply(x, axes=normalize_axis("logsumexp", axis, x.ndim), keepdims=keepdims)
 
 
+def _arg_axis(op, x, axis):
+    """argmax/argmin take None or one int axis (NumPy), checked here for a clear message."""
+    if axis is None:
+        return None
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"{op}: axis must be None or a single int, got {axis!r}")
+    (a,) = normalize_axis(op, axis, x.ndim) or (None,)
+    return a
+
+
 def argmax(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    """Indices of the largest values (int64, no gradient)."""
-    return Tensor._make(x.data.argmax(axis=axis, keepdims=keepdims))
+    """Indices of the largest values (int64, no gradient); the first one on ties (NumPy)."""
+    if x.size == 0:
+        raise ValueError(f"argmax: cannot take the argmax of an empty tensor (shape {x.shape})")
+    return Tensor._make(x.data.argmax(axis=_arg_axis("argmax", x, axis), keepdims=keepdims))
 
 
 def argmin(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return Tensor._make(x.data.argmin(axis=axis, keepdims=keepdims))
+    """Indices of the smallest values (int64, no gradient); the first one on ties (NumPy)."""
+    if x.size == 0:
+        raise ValueError(f"argmin: cannot take the argmin of an empty tensor (shape {x.shape})")
+    return Tensor._make(x.data.argmin(axis=_arg_axis("argmin", x, axis), keepdims=keepdims))
 
 
 def _any(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:

@@ -2,8 +2,17 @@
 
 - ``gradcheck(fn, *inputs, eps, atol, rtol)``: analytic vs finite-difference gradients (float64).
 - ``tinygrad_pt.testing.strategies``: hypothesis strategies for arrays and shapes (needs the
-  ``dev`` extra; imported on demand so that ``import tinygrad_pt`` never needs hypothesis).
+  ``dev`` extra). It is imported on first use (``tg.testing.strategies`` or an explicit import),
+  so that ``import tinygrad_pt`` never needs hypothesis.
 """
+import importlib
+
 from .gradcheck import GradcheckError, gradcheck
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "GradcheckError", "strategies"]
+
+
+def __getattr__(name):
+    if name == "strategies":  # needs hypothesis: imported on first use
+        return importlib.import_module(f"{__name__}.strategies")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,11 +26,21 @@ def _as_float64_leaf(x):
     if isinstance(x, Tensor):
         data = to_device(x.data, "cpu")
         if data.dtype.kind == "f":
-            return Tensor(data.astype(np.float64), requires_grad=x.requires_grad)
+            return Tensor(_float64_copy(data), requires_grad=x.requires_grad)
         return Tensor(data)
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
-        return Tensor(x.astype(np.float64), requires_grad=True)
+        return Tensor(_float64_copy(x), requires_grad=True)
     return x  # ints, Python numbers, None: passed through unchanged
+
+
+def _float64_copy(a):
+    """A float64 copy of `a` that keeps its kind of memory layout: a transposed or strided input
+    stays non-contiguous, so the check still covers how the op handles strides."""
+    if a.ndim == 0 or a.flags.c_contiguous or a.flags.f_contiguous:
+        return a.astype(np.float64, order="K")  # "K" keeps a transpose's (Fortran) order
+    out = np.empty(a.shape[:-1] + (2 * a.shape[-1],))[..., ::2]  # every other element: strided
+    out[...] = a
+    return out
 
 
 def _output(fn, inputs):
@@ -47,7 +57,8 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     """Check d<u, fn(*inputs)>/d(input) for every input that requires grad.
 
     inputs: Tensors (those with requires_grad=True are checked) or float ndarrays (checked);
-    other values are passed through. Everything is copied to float64 on the CPU first.
+    other values are passed through. Everything is copied to float64 on the CPU first (a
+    non-contiguous input stays non-contiguous); the caller's arrays and tensors are untouched.
     Raises GradcheckError naming eps, tolerances, the input, the worst element's index and both
     values; returns True otherwise, so ``assert gradcheck(...)`` reads well.
 
@@ -81,43 +92,58 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
             numeric = _numeric_per_element(objective, inputs[i].data, eps)
             _compare(f"input {i}", analytic[i], numeric, eps, atol, rtol, inputs[i].shape)
     else:
+        originals = {i: inputs[i].data.copy() for i in checked}
         for d in range(N_DIRECTIONS):
             dirs = {i: rng.standard_normal(inputs[i].shape) for i in checked}
+            # Each input's own array is written in place (the function may hold it); restored
+            # from the copy, not by subtracting, so no rounding drift accumulates.
             for i in checked:
-                inputs[i].data += eps * dirs[i]
+                inputs[i].data[...] = originals[i] + eps * dirs[i]
             plus = objective()
             for i in checked:
-                inputs[i].data -= 2 * eps * dirs[i]
+                inputs[i].data[...] = originals[i] - eps * dirs[i]
             minus = objective()
             for i in checked:
-                inputs[i].data += eps * dirs[i]
+                inputs[i].data[...] = originals[i]
             numeric = np.array((plus - minus) / (2 * eps))
             predicted = np.array(sum(float((analytic[i] * dirs[i]).sum()) for i in checked))
-            _compare(f"random direction {d}", predicted, numeric, eps, atol, rtol, ())
+            _compare(f"random direction {d} (the directional derivative of all checked inputs "
+                     "together)", predicted, numeric, eps, atol, rtol, ())
     return True
 
 
 def _numeric_per_element(objective, data, eps):
+    """Central differences, one element at a time, written into `data` itself (np.ndindex, not a
+    flattened view: reshape would silently copy a non-contiguous array)."""
     numeric = np.zeros(data.shape)
-    flat = data.reshape(-1)  # a view: writing to it perturbs the input in place
-    for k in range(flat.size):
-        orig = flat[k]
-        flat[k] = orig + eps
+    for idx in np.ndindex(*data.shape):
+        orig = data[idx]
+        data[idx] = orig + eps
         plus = objective()
-        flat[k] = orig - eps
+        data[idx] = orig - eps
         minus = objective()
-        flat[k] = orig
-        numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+        data[idx] = orig
+        numeric[idx] = (plus - minus) / (2 * eps)
     return numeric
 
 
 def _compare(what, analytic, numeric, eps, atol, rtol, shape):
-    err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
-    if analytic.size and (err.max() > 0 or not np.isfinite(analytic).all()):
-        k = int(np.nanargmax(np.where(np.isfinite(err), err, np.inf)))
+    """Raise GradcheckError at the worst element where |analytic - numeric| > atol + rtol|numeric|.
+
+    A non-finite value on either side is a mismatch unless both sides agree exactly (the same
+    infinity, or NaN on both): a NaN must never pass because NaN > tol is False.
+    """
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(analytic - numeric)
+        err = diff - (atol + rtol * np.abs(numeric))
+    agree = (analytic == numeric) | (np.isnan(analytic) & np.isnan(numeric))
+    err = np.where(agree, -np.inf, np.where(np.isfinite(err), err, np.inf))
+    if analytic.size and err.max() > 0:
+        k = int(np.argmax(err))
         idx = np.unravel_index(k, analytic.shape) if analytic.ndim else ()
         raise GradcheckError(
             f"gradcheck failed for {what} (shape {tuple(shape)}), eps={eps}, atol={atol}, "
             f"rtol={rtol}: worst element at index {tuple(int(j) for j in idx)}: "
             f"analytic {float(analytic[idx]):.8g}, numeric {float(numeric[idx]):.8g} "
-            f"(max abs difference {np.max(np.abs(analytic - numeric)):.3e})")
+            f"(max abs difference {np.max(diff):.3e}, {int((err > 0).sum())} of "
+            f"{analytic.size} element(s) outside tolerance)")
