@@ -15,6 +15,14 @@ settings.register_profile("dev", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# One BLAS thread per test process: the suite runs as two pytest-xdist workers on two cores, and
+# two multi-threaded BLAS pools then oversubscribe the cores; small matmuls became ~90x slower.
+try:
+    from threadpoolctl import threadpool_limits
+    _blas_limit = threadpool_limits(limits=1, user_api="blas")
+except ImportError:  # threadpoolctl comes with scikit-learn; without it the tests only run slower
+    pass
+
 
 def _cuda_ok():
     try:

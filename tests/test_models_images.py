@@ -27,15 +27,6 @@ from tinygrad_pt.train.recipes.gan import GANRecipe, frozen
 from tinygrad_pt.train.recipes.vae import VAERecipe
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: these models multiply small matrices (64 x 512 at most), which OpenBLAS's
-    threads only slow down, by up to 100x when the two cores are busy with other work."""
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def digits_batch(n=32, seed=0):
     from tinygrad_pt.data import load_digits
     x, y = load_digits("train")

@@ -14,15 +14,6 @@ from tinygrad_pt.train.recipes import make_recipe
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: these models multiply small matrices (64 x 512 at most), which OpenBLAS's
-    threads only slow down, by up to 100x when the two cores are busy with other work."""
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def run(recipe, steps, evaluate_at=()):
     """Train `steps` steps; return {step: evaluate()} at 0, each of `evaluate_at` and the end."""
     evals = {0: recipe.evaluate()}
