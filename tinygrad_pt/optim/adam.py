@@ -10,7 +10,6 @@ PyTorch's rule at step t (g the gradient, p the parameter, m and v the moment es
 """
 from __future__ import annotations
 
-import math
 
 from ..backend import array_module
 from ..kernels import registry
@@ -53,27 +52,16 @@ class Adam(Optimizer):
         state["step"] = t = state["step"] + 1
         m, v = state["exp_avg"], state["exp_avg_sq"]
 
-        g = grad
-        if self.decoupled_weight_decay and registry.which("adamw", p.device) != "reference":
-            # A fused kernel (kernels/cpu, kernels/cuda) does the lines below in one pass over the
-            # arrays; kernels/reference.py's adamw_update states the same rule, and tests hold
-            # every implementation to it.
-            registry.kernels_for("adamw", xp).adamw_update(p.data, g, m, v, t, lr, beta1, beta2,
-                                                           eps, weight_decay)
-            return
-        if weight_decay != 0:
-            if self.decoupled_weight_decay:
-                p.data *= 1.0 - lr * weight_decay  # AdamW: shrink p, outside the moments
-            else:
-                g = g + weight_decay * p.data  # Adam: L2 penalty, folded into the gradient
-        m *= beta1                              # m = beta1 * m + (1 - beta1) * g
-        m += (1.0 - beta1) * g
-        v *= beta2                              # v = beta2 * v + (1 - beta2) * g^2
-        v += (1.0 - beta2) * (g * g)
-        step_size = lr / (1.0 - beta1 ** t)     # bias corrections as Python floats: no upcast
-        denom = xp.sqrt(v) / math.sqrt(1.0 - beta2 ** t)
-        denom += eps
-        p.data -= step_size * (m / denom)
+        # The update rule is written once, in kernels/reference.py's adamw_update (one commented
+        # line per moment, bias correction, decoupled decay); the registry hands back that
+        # reference or a fused kernel held to it (kernels/cpu, kernels/cuda). Adam differs only in
+        # how it decays: an L2 penalty folded into the gradient, then no decoupled decay.
+        g, decoupled_decay = grad, weight_decay
+        if weight_decay != 0 and not self.decoupled_weight_decay:
+            g = g + weight_decay * p.data
+            decoupled_decay = 0.0
+        registry.kernels_for("adamw", xp).adamw_update(p.data, g, m, v, t, lr, beta1, beta2, eps,
+                                                       decoupled_decay)
 
 
 class AdamW(Adam):
