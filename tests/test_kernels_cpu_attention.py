@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from kernel_asserts import assert_close
 from tinygrad_pt.kernels import reference as R
 from tinygrad_pt.kernels.cpu import attention as A
 
@@ -31,20 +32,6 @@ lengths = st.one_of(st.sampled_from([1, 3, 65, 127]), st.integers(1, 150))
 head_dims = st.sampled_from([1, 8, 64])
 dtypes = st.sampled_from([np.float32, np.float64])
 leads = st.sampled_from([(), (1,), (2,), (2, 3)])
-
-
-def assert_close(name, got, want, tol, dtype):
-    """got within tol of want elementwise (NaN never is), with got's dtype checked; on failure,
-    the first ten mismatches with their index and both values."""
-    assert got.dtype == dtype, f"{name}: dtype {got.dtype}, expected {np.dtype(dtype)}"
-    assert got.shape == want.shape, f"{name}: shape {got.shape}, expected {want.shape}"
-    bad = ~(np.abs(got.astype(np.float64) - want) <= tol)
-    if bad.any():
-        lines = [f"  at {tuple(int(i) for i in idx)}: got {got[tuple(idx)].item()!r}, "
-                 f"want {want[tuple(idx)].item()!r} (tol {tol[tuple(idx)]:.3g})"
-                 for idx in np.argwhere(bad)[:10]]
-        pytest.fail(f"{name}: {int(bad.sum())} of {bad.size} elements differ; first:\n"
-                    + "\n".join(lines))
 
 
 def reference_and_tolerances(q, k, v, dout, causal, scale, dtype):

@@ -12,25 +12,12 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from kernel_asserts import assert_close
 from tinygrad_pt.kernels.cpu import matmul as M
 
 C = 2.0
 
 sizes = st.one_of(st.sampled_from([1, 3, 65, 127, 129]), st.integers(1, 70))
-
-
-def assert_close(name, got, want, tol, dtype):
-    """got within tol of want elementwise (NaN never is); on failure, the first ten mismatches
-    with their index and both values."""
-    assert got.dtype == dtype, f"{name}: dtype {got.dtype}, expected {np.dtype(dtype)}"
-    assert got.shape == want.shape, f"{name}: shape {got.shape}, expected {want.shape}"
-    bad = ~(np.abs(got.astype(np.float64) - want) <= tol)
-    if bad.any():
-        lines = [f"  at {tuple(int(i) for i in idx)}: got {got[tuple(idx)].item()!r}, "
-                 f"want {want[tuple(idx)].item()!r} (tol {tol[tuple(idx)]:.3g})"
-                 for idx in np.argwhere(bad)[:10]]
-        pytest.fail(f"{name}: {int(bad.sum())} of {bad.size} elements differ; first:\n"
-                    + "\n".join(lines))
 
 
 def product_and_tolerance(a, b, dtype):

@@ -132,6 +132,11 @@ def broadcast_shape(*shapes):
     return tuple(out)
 
 
+def broadcasts_to(shape, target) -> bool:
+    """True when `shape` broadcasts to exactly `target` (a mask or weight that never enlarges)."""
+    return broadcast_shape(tuple(shape), tuple(target)) == tuple(target)
+
+
 def unbroadcast(grad, shape):
     """Sum `grad` down to `shape`: the adjoint of broadcasting `shape` up to grad.shape.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, broadcasts_to
 from ..backend import array_module, device_of, is_cupy_array
 from ..tensor import Tensor
 
@@ -258,11 +258,7 @@ def masked_fill(x: Tensor, mask, value) -> Tensor:
     m = _array_on("masked_fill", mask, x)
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a boolean tensor, got dtype {m.dtype}")
-    try:
-        fits = np.broadcast_shapes(m.shape, x.shape) == x.shape
-    except ValueError:
-        fits = False
-    if not fits:
+    if not broadcasts_to(m.shape, x.shape):
         raise ValueError(f"masked_fill: mask of shape {tuple(m.shape)} cannot be broadcast to "
                          f"the tensor's shape {x.shape}")
     if isinstance(value, Tensor):

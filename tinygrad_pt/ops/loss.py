@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, unbroadcast
+from ..autograd import Function, broadcasts_to, unbroadcast
 from ..backend import array_module
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor, as_array
@@ -70,11 +70,7 @@ def _float_target(op: str, target, like: Tensor) -> Tensor:
 def _elementwise_weight(op: str, weight, like: Tensor) -> Tensor:
     """A rescaling weight that broadcasts to like's shape (never enlarging it)."""
     w = _as_tensor_on(op, "weight", weight, like)
-    try:
-        ok = np.broadcast_shapes(w.shape, like.shape) == like.shape
-    except ValueError:
-        ok = False
-    if not ok:
+    if not broadcasts_to(w.shape, like.shape):
         raise ValueError(f"{op}: weight of shape {w.shape} must broadcast to the input's shape "
                          f"{like.shape}")
     return w if w.dtype == like.dtype else w.to(dtype=like.dtype)
@@ -222,11 +218,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None,  # noqa
     inputs = [input, y]
     if pos_weight is not None:
         pw = _as_tensor_on(op, "pos_weight", pos_weight, input)
-        try:
-            ok = np.broadcast_shapes(pw.shape, input.shape) == input.shape
-        except ValueError:
-            ok = False
-        if not ok:
+        if not broadcasts_to(pw.shape, input.shape):
             raise ValueError(f"{op}: pos_weight of shape {pw.shape} must broadcast to the input's "
                              f"shape {input.shape}")
         inputs.append(pw.to(dtype=input.dtype) if pw.dtype != input.dtype else pw)
