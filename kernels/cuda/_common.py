@@ -18,8 +18,9 @@ from tinygrad_pt.backend import array_module
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 
 # Threads per block (a power of two, for the tree). 128 on a GPU: four warps, enough to keep a
-# row of 1024 float32 in flight. The simulator runs each thread as a Python thread, so it uses 32.
-THREADS = 32 if SIMULATOR else 128
+# row of 1024 float32 in flight. The simulator runs each thread as a Python thread (a block of 32
+# took twice as long as 16), so it uses 16: rows of 33 and 65 columns still wrap around the block.
+THREADS = 16 if SIMULATOR else 128
 
 DTYPES = (np.float32, np.float64)
 

@@ -40,7 +40,7 @@ from tinygrad_pt.kernels import reference
 from ._common import (THREADS, as_rows, block_max, block_sum, check_float, check_same_shape,
                       finite_or_zero)
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Kernels: x, y, dy, dx are C-contiguous (N, C) arrays of one dtype; log is a bool. Block i: row i.
 
 
@@ -57,7 +57,7 @@ def _softmax_rows(x, y, log):
     m = finite_or_zero(block_max(buf, m))  # shift: exp(x - m) <= 1 cannot overflow
     s = 0.0
     for j in range(t, c, THREADS):
-        s += math.exp(x[i, j] - m)
+        s += math.exp(float64(x[i, j]) - m)
     s = block_sum(buf, s)
     if s == 0.0:  # all -inf: no distribution (0/0 and -inf - -inf in the reference)
         for j in range(t, c, THREADS):
@@ -65,11 +65,11 @@ def _softmax_rows(x, y, log):
     elif log:
         log_s = math.log(s)
         for j in range(t, c, THREADS):
-            y[i, j] = (x[i, j] - m) - log_s
+            y[i, j] = (float64(x[i, j]) - m) - log_s
     else:
         inv_s = 1.0 / s
         for j in range(t, c, THREADS):
-            y[i, j] = math.exp(x[i, j] - m) * inv_s
+            y[i, j] = math.exp(float64(x[i, j]) - m) * inv_s
 
 
 @cuda.jit
@@ -85,12 +85,12 @@ def _softmax_bwd_rows(dy, y, dx, log):
     s = block_sum(buf, s)
     for j in range(t, c, THREADS):
         if log:
-            dx[i, j] = dy[i, j] - math.exp(y[i, j]) * s
+            dx[i, j] = float64(dy[i, j]) - math.exp(float64(y[i, j])) * s
         else:
-            dx[i, j] = y[i, j] * (dy[i, j] - s)
+            dx[i, j] = float64(y[i, j]) * (float64(dy[i, j]) - s)
 
 
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Wrappers with the reference's signatures
 
 
