@@ -12,6 +12,7 @@ from .backend import cuda_available, manual_seed
 from .creation import (arange, eye, full, ones, ones_like, rand, randint, randn, tensor, zeros,
                        zeros_like)
 from .kernels.registry import set_kernels
+from .profiler import profile
 from .ops import *  # noqa: F401,F403  (tg.exp, tg.maximum, tg.concatenate, ...)
 from .serialization import load, save
 from .tensor import Tensor

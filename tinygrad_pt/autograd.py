@@ -24,6 +24,10 @@ from .backend import array_module, is_cupy_array
 
 _grad_enabled = True
 _anomaly_enabled = False
+# profiler.py sets both inside ``with tg.profile()``; the hot path reads only the boolean, so an
+# unprofiled op pays one global check and nothing else.
+_profiling = False
+_profiler = None
 
 # tensor.py registers the Tensor class here at import: Function.apply must build Tensors, and
 # Tensor must call Function, so one of the two learns of the other at run time, not import time.
@@ -197,7 +201,10 @@ class Function:
 
         if _anomaly_enabled:
             fn._created_at = _user_stack()
-        out = fn.forward(*arrays, **params)
+        if _profiling:
+            out = _profiler.forward(fn, arrays, params)
+        else:
+            out = fn.forward(*arrays, **params)
         if isinstance(out, np.generic) or not hasattr(out, "shape"):
             out = array_module(*arrays).asarray(out)  # numpy scalar results become 0-d arrays
         if _anomaly_enabled:
@@ -300,6 +307,12 @@ def run_backward(root, grad, retain_graph: bool = False):
     tensors live only in the local dict and are dropped once consumed, and each function is
     released right after its backward, so memory falls during the sweep.
     """
+    if _profiling:  # once per backward() call: the profiler times the whole sweep
+        return _profiler.time_backward(_run_backward, root, grad, retain_graph)
+    return _run_backward(root, grad, retain_graph)
+
+
+def _run_backward(root, grad, retain_graph):
     grads = {id(root): grad}
     order = topological_order(root)
     while order:
@@ -337,7 +350,7 @@ def _hook_result(new, g):
 
 def _propagate(fn, g, grads):
     """Call fn.backward(g) and add each input's gradient into `grads`."""
-    in_grads = fn.backward(g)
+    in_grads = _profiler.backward(fn, g) if _profiling else fn.backward(g)
     if not isinstance(in_grads, tuple):
         in_grads = (in_grads,)
     if len(in_grads) != len(fn.inputs):
