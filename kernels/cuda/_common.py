@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import config, cuda
+from numba import config, cuda, float64
 
 from tinygrad_pt.backend import array_module
 
@@ -90,3 +90,14 @@ def as_rows(x):
     xp = array_module(x)
     c = x.shape[-1]
     return xp.ascontiguousarray(x).reshape(-1, c)
+
+
+@cuda.jit(device=True)
+def row_shift(buf, x, i):
+    """The shift for row i of x (N, C): its max over the block's strided columns, or 0 when that
+    is not finite (an all -inf row), as the reference's _finite_max. exp(x - shift) <= 1."""
+    m = -math.inf
+    for j in range(cuda.threadIdx.x, x.shape[1], THREADS):
+        if x[i, j] > m:
+            m = float64(x[i, j])
+    return finite_or_zero(block_max(buf, m))

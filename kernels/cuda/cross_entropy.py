@@ -36,7 +36,7 @@ from numba import cuda, float64
 from tinygrad_pt.backend import array_module
 from tinygrad_pt.kernels import reference
 
-from ._common import THREADS, as_rows, block_max, block_sum, check_float, finite_or_zero
+from ._common import THREADS, as_rows, block_sum, check_float, row_shift
 
 # --------------------------------------------------------------------------------------------------
 # Kernels. logits, probs, dlogits: C-contiguous (N, C); target: integer (N,); weight: (C,) in the
@@ -48,11 +48,7 @@ def _cross_entropy_fwd_rows(logits, target, ignore_index, eps, weight, losses, p
     buf = cuda.shared.array(THREADS, float64)
     i, t = cuda.blockIdx.x, cuda.threadIdx.x
     c = logits.shape[1]
-    m = -math.inf
-    for j in range(t, c, THREADS):
-        if logits[i, j] > m:
-            m = float64(logits[i, j])
-    m = finite_or_zero(block_max(buf, m))
+    m = row_shift(buf, logits, i)
     s = 0.0
     for j in range(t, c, THREADS):
         s += math.exp(float64(logits[i, j]) - m)

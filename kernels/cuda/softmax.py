@@ -37,8 +37,7 @@ from tinygrad_pt.backend import array_module
 
 from tinygrad_pt.kernels import reference
 
-from ._common import (THREADS, as_rows, block_max, block_sum, check_float, check_same_shape,
-                      finite_or_zero)
+from ._common import THREADS, as_rows, block_sum, check_float, check_same_shape, row_shift
 
 # --------------------------------------------------------------------------------------------------
 # Kernels: x, y, dy, dx are C-contiguous (N, C) arrays of one dtype; log is a bool. Block i: row i.
@@ -50,11 +49,7 @@ def _softmax_rows(x, y, log):
     buf = cuda.shared.array(THREADS, float64)
     i, t = cuda.blockIdx.x, cuda.threadIdx.x
     c = x.shape[1]
-    m = -math.inf
-    for j in range(t, c, THREADS):
-        if x[i, j] > m:
-            m = float64(x[i, j])
-    m = finite_or_zero(block_max(buf, m))  # shift: exp(x - m) <= 1 cannot overflow
+    m = row_shift(buf, x, i)  # shift: exp(x - m) <= 1 cannot overflow
     s = 0.0
     for j in range(t, c, THREADS):
         s += math.exp(float64(x[i, j]) - m)
