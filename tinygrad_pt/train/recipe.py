@@ -46,10 +46,22 @@ class Recipe:
         """Load data, create self.modules, self.optimizers (and self.schedulers)."""
         raise NotImplementedError
 
-    def train_step(self, step: int) -> dict:
-        """Draw a batch from self.rng, take one optimisation step; return the step's metrics as
-        0-d Tensors (not synced: the loop reads them back only at log steps)."""
+    def draw_batch(self) -> tuple:
+        """This step's data as a tuple of NumPy arrays, drawn from self.rng (indices,
+        augmentations, corruptions: all the host-side randomness of a step)."""
         raise NotImplementedError
+
+    def step_on(self, *arrays) -> dict:
+        """One optimisation step on drawn data (moved to the device here); return the step's
+        metrics as 0-d Tensors (not synced: the loop reads them back only at log steps).
+
+        Kept apart from draw_batch so that a benchmark can time the framework's part of a step
+        (transfer, forward, backward, update) on fixed data (tinygrad_pt/bench/steps.py)."""
+        raise NotImplementedError
+
+    def train_step(self, step: int) -> dict:
+        """Draw a batch, take one optimisation step on it; return its metrics."""
+        return self.step_on(*self.draw_batch())
 
     def evaluate(self) -> dict:
         """Held-out metrics as Python floats (e.g. test MSE, ELBO per sample, val bits/byte)."""

@@ -44,10 +44,10 @@ class DigitsRecipe(Recipe):
         self.x_train, self.y_train = load_digits("train")
         self.x_test, self.y_test = load_digits("test")
 
-    def batch(self):
-        """`batch_size` train images drawn with replacement by self.rng, on the device."""
+    def draw_batch(self) -> tuple:
+        """(x,): `batch_size` train images (N, 64) drawn with replacement by self.rng."""
         idx = self.rng.integers(0, len(self.x_train), self.config["batch_size"])
-        return tensor(self.x_train[idx], device=self.device)
+        return (self.x_train[idx],)
 
     def _bad(self, key: str, expected: str):
         raise ValueError(f"{self.name}: config {key}={self.config[key]!r}; expected {expected}")
@@ -106,8 +106,8 @@ class AERecipe(DigitsRecipe):
         c = self.config
         return AutoEncoder(64, c["hidden"], c["latent"], loss=c["loss"])
 
-    def train_step(self, step: int) -> dict:
-        loss = self.model.loss(self.batch())
+    def step_on(self, x: np.ndarray) -> dict:
+        loss = self.model.loss(tensor(x, device=self.device))
         opt = self.optimizers["adam"]
         opt.zero_grad()
         loss.backward()
@@ -172,10 +172,12 @@ class DAERecipe(AERecipe):
         self.x_test_corrupted = self.model.corrupt(self.x_test, np.random.default_rng(EVAL_SEED))
         self.corrupted_input_mse = float(((self.x_test_corrupted - self.x_test) ** 2).mean())
 
-    def train_step(self, step: int) -> dict:
-        idx = self.rng.integers(0, len(self.x_train), self.config["batch_size"])
-        clean = self.x_train[idx]
-        noisy = self.model.corrupt(clean, self.rng)
+    def draw_batch(self) -> tuple:
+        """(noisy, clean): train images and their corruption, both drawn by self.rng."""
+        (clean,) = super().draw_batch()
+        return self.model.corrupt(clean, self.rng), clean
+
+    def step_on(self, noisy: np.ndarray, clean: np.ndarray) -> dict:
         loss = self.model.loss(tensor(noisy, device=self.device), tensor(clean, device=self.device))
         opt = self.optimizers["adam"]
         opt.zero_grad()

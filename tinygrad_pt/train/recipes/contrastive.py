@@ -116,10 +116,13 @@ class ContrastiveRecipe(DigitsRecipe):
         return two_views(x, rng, scale=(c["crop_min_scale"], 1.0), max_shift=c["max_shift"],
                          noise_std=c["noise_std"], erase_p=c["erase_p"])
 
-    def train_step(self, step: int) -> dict:
+    def draw_batch(self) -> tuple:
+        """(v1, v2): two augmented views of `batch_size` distinct train images."""
         # Distinct images: a duplicate in the batch would be a negative that is really a positive.
         idx = self.rng.choice(len(self.x_train), size=self.config["batch_size"], replace=False)
-        v1, v2 = self.views(self.x_train[idx], self.rng)
+        return self.views(self.x_train[idx], self.rng)
+
+    def step_on(self, v1: np.ndarray, v2: np.ndarray) -> dict:
         loss = self.contrastive_loss(tensor(v1, device=self.device),
                                      tensor(v2, device=self.device), training=True)
         opt = self.optimizers["adamw"]

@@ -107,11 +107,11 @@ class GANRecipe(DigitsRecipe):
         # The same probe on the untrained discriminator: what random features already give.
         self.init_probe_accuracy = self.d_feature_probe()
 
-    def train_step(self, step: int) -> dict:
+    def step_on(self, real: np.ndarray) -> dict:
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
         n = self.config["batch_size"]
         # D step: real vs fakes; the fakes are detached inside discriminator_loss.
-        loss_d = self.gan.discriminator_loss(self.batch(), self.gan.sample_latents(n, self.device))
+        loss_d = self.gan.discriminator_loss(tensor(real, device=self.device), self.gan.sample_latents(n, self.device))
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()

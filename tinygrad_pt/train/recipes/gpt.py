@@ -89,10 +89,14 @@ class GPTRecipe(Recipe):
         self.eval_windows = self.corpus.batch("val", c["eval_windows"], c["block_size"], eval_rng)
         self.unigram_bpb = self.corpus.unigram_bits_per_byte("val")
 
-    def train_step(self, step: int) -> dict:
+    def draw_batch(self) -> tuple:
+        """(windows,): `batch_size` random windows of block_size + 1 bytes, (B, T + 1) int64."""
+        c = self.config
+        return (self.corpus.batch("train", c["batch_size"], c["block_size"], self.rng),)
+
+    def step_on(self, windows: np.ndarray) -> dict:
         c = self.config
         model, opt, sched = self.modules["model"], self.optimizers["opt"], self.schedulers["lr"]
-        windows = self.corpus.batch("train", c["batch_size"], c["block_size"], self.rng)
         batch = tensor(windows, device=self.device)  # (B, T + 1) int64, one transfer
         x, y = batch[:, :-1], batch[:, 1:]           # inputs, next-byte targets: (B, T) each
         logits = model(x)                            # (B, T, 256)

@@ -78,8 +78,8 @@ class VAERecipe(DigitsRecipe):
         x = self.x_test.astype(np.float64)
         self.mean_image_loglik = float((x * np.log(p) + (1 - x) * np.log1p(-p)).sum(axis=1).mean())
 
-    def train_step(self, step: int) -> dict:
-        loss = self.model.loss(self.batch())  # -ELBO per sample, nats, mean over the batch
+    def step_on(self, x: np.ndarray) -> dict:
+        loss = self.model.loss(tensor(x, device=self.device))  # -ELBO per sample, nats, mean over the batch
         opt = self.optimizers["adam"]
         opt.zero_grad()
         loss.backward()
