@@ -113,7 +113,8 @@ def test_import_compiles_nothing():
             "tinygrad_pt.kernels.cpu.dropout as d, tinygrad_pt.kernels.cpu.adamw as a\n"
             "kernels = [s._softmax_rows, s._softmax_bwd_rows, c._cross_entropy_fwd_rows, "
             "c._cross_entropy_bwd_rows, l._layer_norm_fwd_rows, l._layer_norm_bwd_rows, "
-            "g._gelu_fwd_flat, g._gelu_bwd_flat, d._dropout_flat, a._adamw_flat]\n"
+            "g._gelu_tanh_fwd_flat, g._gelu_tanh_bwd_flat, g._gelu_erf_fwd_flat, "
+            "g._gelu_erf_bwd_flat, d._dropout_flat, a._adamw_flat]\n"
             "print(sum(len(k.signatures) for k in kernels))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
@@ -305,9 +306,10 @@ def test_gelu_forward_and_backward(shape, dtype, approximate, scale, strided, se
 def test_gelu_tanh_is_accurate_in_the_left_tail(dtype):
     """1 + tanh(u) cancels for u << 0 (it is 2e-29 at x = -9, where tanh(u) rounds to -1 even in
     float64); the kernel computes it as 2 sigmoid(2u) instead. Against x / 2 * (1 + tanh(u)) in
-    50-digit decimal arithmetic, it stays within a few ulps of GELU(x) itself: 16 for float32
-    (computed in float64), 128 for float64, where exp(2u) multiplies the rounding error of u by
-    |2u| <= 66 (the condition number of exp; no float64 formula avoids it)."""
+    50-digit decimal arithmetic, it stays within a few dozen ulps of GELU(x) itself in either
+    dtype (the kernel computes in the input's dtype): exp(2u) multiplies the rounding error of u
+    by |2u| <= 66 (the condition number of exp; no formula in the working precision avoids it).
+    Measured: at most ~25 ulps in float32. (1 + tanh(u), as written, loses every digit here.)"""
     from decimal import Decimal, localcontext  # noqa: PLC0415
 
     x = np.linspace(-9, -3, 61).astype(dtype)
@@ -320,7 +322,7 @@ def test_gelu_tanh_is_accurate_in_the_left_tail(dtype):
             e2u = (2 * u).exp()
             want.append(float(d / 2 * (1 + (e2u - 1) / (e2u + 1))))
     got = nb_gelu.gelu_fwd(x, "tanh")
-    assert_close_report(got, np.array(want), scale=0.0, tol=16 if dtype == np.float32 else 128,
+    assert_close_report(got, np.array(want), scale=0.0, tol=64 if dtype == np.float32 else 128,
                         what="gelu tanh tail")
 
 

@@ -106,3 +106,40 @@ def test_batched_times_matrix_sums_weight_gradient_over_batch():
     (tg.tensor(x) @ w).backward(g)
     want = sum(x[i].T @ g[i] for i in range(4))
     np.testing.assert_allclose(w.grad.numpy(), want, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------------
+# F.linear: one fused op (ops/linalg.py Linear), held to the composition x @ W.T + b
+
+@given(lead=st.lists(st.integers(1, 3), min_size=0, max_size=2), k=st.integers(1, 5),
+       m=st.integers(1, 5), bias=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_linear_matches_the_composition_and_gradchecks(lead, k, m, bias, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(tuple(lead) + (k,))
+    w, b = rng.standard_normal((m, k)), rng.standard_normal(m)
+    xt, wt = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
+    bt = tg.tensor(b, requires_grad=True) if bias else None
+    y = tg.nn.functional.linear(xt, wt, bt)
+    want = x @ w.T + (b if bias else 0.0)
+    assert y.shape == want.shape
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-12, atol=1e-12)
+    inputs = (xt, wt) + ((bt,) if bias else ())
+    assert gradcheck(lambda *t: tg.nn.functional.linear(*t), *inputs)
+
+
+def test_linear_gradients_have_the_parameters_layout_and_bias_promotes():
+    x = tg.tensor(np.ones((2, 3, 4), np.float32), requires_grad=True)
+    w = tg.tensor(np.ones((5, 4), np.float32), requires_grad=True)
+    b64 = tg.tensor(np.ones(5), requires_grad=True)  # float64 bias: the output promotes
+    y = tg.nn.functional.linear(x, w, b64)
+    assert y.dtype == np.float64 and y.shape == (2, 3, 5)
+    y.sum().backward()
+    assert w.grad.shape == (5, 4) and w.grad.data.flags.c_contiguous
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((5, 4), 6.0))
+    np.testing.assert_array_equal(b64.grad.numpy(), np.full(5, 6.0))
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3, 4), 5.0))
+
+
+def test_linear_rejects_integer_input():
+    with pytest.raises(TypeError, match=r"linear: input and weight must be floating point"):
+        tg.nn.functional.linear(tg.tensor(np.ones((2, 3), np.int64)), tg.tensor(np.ones((4, 3))))

@@ -6,6 +6,7 @@
     tinygrad-pt train vae --resume --steps 4000        continue runs/vae to 4000 steps in total
     tinygrad-pt sample --from runs/gpt --n 4           generate from a trained run
     tinygrad-pt probe --from runs/simclr               linear probe / fine-tune a contrastive run
+    tinygrad-pt bench all --compare torch              time ops and training steps (vs PyTorch)
 """
 from __future__ import annotations
 
@@ -187,6 +188,27 @@ def _probe(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------
+# bench
+
+def _bench(args) -> int:
+    from .bench import BenchError, run_bench
+
+    if args.threads is not None and args.threads < 1:
+        raise CLIError(f"--threads must be positive, got {args.threads}")
+    if args.repeat < 3:
+        raise CLIError(f"--repeat must be at least 3 (a median needs runs), got {args.repeat}")
+    try:
+        paths = run_bench(args.suite, device=args.device, compare=tuple(args.compare),
+                          out=args.out, threads=args.threads, repeat=args.repeat,
+                          ops=args.ops, steps=args.models,
+                          log=lambda line: print(line, file=sys.stderr, flush=True))
+    except (BenchError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    print(f"wrote {paths['markdown']}, {paths['csv']}, {paths['png']}", file=sys.stderr)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------
 # The parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,6 +257,26 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--from", dest="from_dir", required=True, metavar="DIR")
     pr.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     pr.set_defaults(run=_probe)
+
+    be = sub.add_parser("bench", help="time ops and training steps; tables, CSV and a plot",
+                        description="Time per-op forward+backward and whole training steps "
+                        "(median and quartiles after warm-up), optionally against PyTorch run "
+                        "in its own process with the same threads; print the tables and write "
+                        "bench_<device>.md, .csv and .png into --out.")
+    be.add_argument("suite", nargs="?", default="all", choices=["ops", "steps", "all"])
+    be.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    be.add_argument("--compare", nargs="*", default=[], choices=["torch"],
+                    help="also time the same ops/steps in these frameworks (if installed)")
+    be.add_argument("--out", default="bench_results", metavar="DIR",
+                    help="where the report goes (default bench_results)")
+    be.add_argument("--threads", type=int, default=None,
+                    help="threads for both frameworks (default: all cores)")
+    be.add_argument("--repeat", type=int, default=10, help="timed runs per row (default 10)")
+    be.add_argument("--ops", nargs="+", default=None, metavar="OP",
+                    help="only these ops (matmul softmax cross_entropy layer_norm attention adamw)")
+    be.add_argument("--models", nargs="+", default=None, metavar="NAME",
+                    help="only these model families' steps")
+    be.set_defaults(run=_bench)
     return parser
 
 
@@ -252,7 +294,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command != "demo":
+        if args.command not in ("demo",):
             _check_device(args.device)
         return args.run(args)
     except CLIError as e:

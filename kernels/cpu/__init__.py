@@ -20,4 +20,7 @@ kernel runs, unless the user has set it.
 """
 import os
 
+# Whether the user chose a policy; a benchmark that starts another framework in a child process
+# (tinygrad_pt/bench/worker.py) gives that child the user's environment, not this default.
+USER_SET_WAIT_POLICY = "OMP_WAIT_POLICY" in os.environ
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -5,8 +5,8 @@ Same names, signatures and results as ``kernels/reference.py`` (the math is stat
 anything else for the exact form, as the reference. Any shape and strides.
 
 Variants:
-- ``_gelu_fwd_flat`` / ``_gelu_bwd_flat`` (used): one parallel sweep over the flattened array,
-  reading x (and dy) once and writing once; the reference makes a temporary array per operation.
+- ``_gelu_tanh_*_flat`` and ``_gelu_erf_*_flat`` (used): one parallel sweep over the flattened
+  array, reading x (and dy) once and writing once; the reference makes a temporary array per operation.
   tanh form: 1 + tanh(u) = 2 / (1 + exp(-2u)) = 2 s with s the logistic sigmoid of 2u, so
       GELU(x) = x * s,   GELU'(x) = s + 2 x s (1 - s) du/dx
   with s and s (1 - s) = e / (1 + e)^2 from e = exp(-2|u|) <= 1: no overflow for any x, no
@@ -16,11 +16,13 @@ Variants:
 - Fallback: the reference, for what the kernels do not take (float16, CuPy, empty arrays, dy of
   another shape or dtype); ``_common.fallback_counts`` records it.
 
-Precision: computed in float64 also for float32 input, rounded once: within a few ulps of the
-exact GELU wherever float32 can represent it, and x^3 cannot overflow. It costs time: the tanh
-form's forward took 3.2 ns per element on one core in float64 against 2.4 ns in float32
-(measured on 2^20 elements); the kernel still beats the reference by the margin the benchmark
-shows (benchmarks/results/kernels_cpu.md).
+Precision. The tanh form computes in the input's dtype (float32 math for float32 data, with
+``vexp`` in float32), as PyTorch's CPU kernel does: a few float32 ulps from the exact value
+(tests/test_kernels_cpu_rowwise.py holds it to the float64 reference). It first computed in
+float64 and rounded once; in the small GPT's step that made GELU 16% of the time (28 ms of 175
+per step, ``tg.profile()``), against float32's vectorised sweep at half the bytes per lane.
+The exact (erf) form still computes in float64 with libm's erfc, which has no float32 version
+to vectorise.
 """
 from __future__ import annotations
 
@@ -42,38 +44,49 @@ _CUBIC = 0.044715
 
 
 @njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
-def _gelu_fwd_flat(x, y, tanh):
-    if tanh:
-        for i in prange(x.shape[0]):
-            xi = np.float64(x[i])
-            u = _SQRT_2_OVER_PI * (xi + _CUBIC * xi * xi * xi)
-            e = vexp(-2.0 * abs(u))
-            s = (1.0 if u >= 0.0 else e) / (1.0 + e)  # sigmoid(2u) = (1 + tanh(u)) / 2
-            y[i] = xi * s
-    else:
-        for i in prange(x.shape[0]):
-            xi = np.float64(x[i])
-            y[i] = 0.5 * xi * math.erfc(-_INV_SQRT_2 * xi)
+def _gelu_tanh_fwd_flat(x, y, k):
+    # k = (sqrt(2/pi), 0.044715, 1, 2, 3, 0) in x's dtype: the math stays in that dtype
+    c, a, one, two, zero = k[0], k[1], k[2], k[3], k[5]
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        u = c * (xi + a * xi * xi * xi)
+        e = vexp(-two * abs(u))
+        s = (one if u >= zero else e) / (one + e)  # sigmoid(2u) = (1 + tanh(u)) / 2
+        y[i] = xi * s
 
 
 @njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
-def _gelu_bwd_flat(dy, x, dx, tanh):
-    if tanh:
-        for i in prange(x.shape[0]):
-            xi = np.float64(x[i])
-            u = _SQRT_2_OVER_PI * (xi + _CUBIC * xi * xi * xi)
-            e = vexp(-2.0 * abs(u))
-            s = (1.0 if u >= 0.0 else e) / (1.0 + e)
-            du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _CUBIC * xi * xi)
-            # s (1 - s) = e / (1 + e)^2; where e underflows the term is 0 (not 0 * inf = NaN)
-            tail = 2.0 * xi * du * (e / ((1.0 + e) * (1.0 + e))) if e > 0.0 else 0.0
-            dx[i] = dy[i] * (s + tail)
-    else:
-        for i in prange(x.shape[0]):
-            xi = np.float64(x[i])
-            cdf = 0.5 * math.erfc(-_INV_SQRT_2 * xi)
-            pdf = _INV_SQRT_2PI * math.exp(-0.5 * xi * xi)
-            dx[i] = dy[i] * (cdf + xi * pdf)
+def _gelu_tanh_bwd_flat(dy, x, dx, k):
+    c, a, one, two, three, zero = k[0], k[1], k[2], k[3], k[4], k[5]
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        u = c * (xi + a * xi * xi * xi)
+        e = vexp(-two * abs(u))
+        s = (one if u >= zero else e) / (one + e)
+        du = c * (one + three * a * xi * xi)
+        # s (1 - s) = e / (1 + e)^2; where e underflows the term is 0 (not 0 * inf = NaN)
+        tail = two * xi * du * (e / ((one + e) * (one + e))) if e > zero else zero
+        dx[i] = dy[i] * (s + tail)
+
+
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
+def _gelu_erf_fwd_flat(x, y):
+    for i in prange(x.shape[0]):
+        xi = np.float64(x[i])
+        y[i] = 0.5 * xi * math.erfc(-_INV_SQRT_2 * xi)
+
+
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
+def _gelu_erf_bwd_flat(dy, x, dx):
+    for i in prange(x.shape[0]):
+        xi = np.float64(x[i])
+        cdf = 0.5 * math.erfc(-_INV_SQRT_2 * xi)
+        pdf = _INV_SQRT_2PI * math.exp(-0.5 * xi * xi)
+        dx[i] = dy[i] * (cdf + xi * pdf)
+
+
+def _tanh_constants(dtype):
+    return np.array([_SQRT_2_OVER_PI, _CUBIC, 1.0, 2.0, 3.0, 0.0], dtype=dtype)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -88,7 +101,10 @@ def gelu_fwd(x, approximate="none"):
         return reference.gelu_fwd(x, approximate)
     flat = as_flat(x)
     y = np.empty_like(flat)
-    launch(_gelu_fwd_flat, flat.size, flat, y, approximate == "tanh")
+    if approximate == "tanh":
+        launch(_gelu_tanh_fwd_flat, flat.size, flat, y, _tanh_constants(flat.dtype))
+    else:
+        launch(_gelu_erf_fwd_flat, flat.size, flat, y)
     return y.reshape(x.shape)
 
 
@@ -101,5 +117,8 @@ def gelu_bwd(dy, x, approximate="none"):
         return reference.gelu_bwd(dy, x, approximate)
     flat = as_flat(x)
     dx = np.empty_like(flat)
-    launch(_gelu_bwd_flat, flat.size, as_flat(dy), flat, dx, approximate == "tanh")
+    if approximate == "tanh":
+        launch(_gelu_tanh_bwd_flat, flat.size, as_flat(dy), flat, dx, _tanh_constants(flat.dtype))
+    else:
+        launch(_gelu_erf_bwd_flat, flat.size, as_flat(dy), flat, dx)
     return dx.reshape(x.shape)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import warnings
 
 from ..ops import activation as _act
+from ..ops import linalg as _linalg
 from ..ops import loss as _loss
 from ..ops import normalization as _norm
 from ..tensor import Tensor
@@ -140,14 +141,15 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input (..., in_features) of shape {input.shape} does not match "
                          f"weight (out_features, in_features) of shape {weight.shape}")
-    y = input @ weight.T
     if bias is not None:
         if not isinstance(bias, Tensor) or bias.shape != (weight.shape[0],):
             shape = bias.shape if isinstance(bias, Tensor) else type(bias).__name__
             raise ValueError(f"linear: bias must be a Tensor of shape ({weight.shape[0]},), got "
                              f"{shape}")
-        y = y + bias
-    return y
+    if input.dtype.kind != "f" or weight.dtype.kind != "f":
+        raise TypeError(f"linear: input and weight must be floating point, got {input.dtype} "
+                        f"and {weight.dtype}")
+    return _linalg.linear(input, weight, bias)  # one fused op (ops/linalg.py Linear)
 
 
 def embedding(input, weight: Tensor, padding_idx=None, max_norm=None, norm_type: float = 2.0,  # noqa: A002

@@ -1,11 +1,14 @@
-"""Matrix multiplication with NumPy's matmul semantics: 1-D, 2-D and batched N-D (broadcast batch)."""
+"""Matrix multiplication with NumPy's matmul semantics: 1-D, 2-D and batched N-D (broadcast batch),
+and the fused affine map of nn.Linear."""
 from __future__ import annotations
 
+import numpy as np
 
 from ..autograd import Function, broadcast_shape, unbroadcast
+from ..backend import array_module
 from ..tensor import Tensor, lift
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "linear"]
 
 
 class MatMul(Function):
@@ -70,6 +73,46 @@ def matmul(a, b) -> Tensor:
         raise ValueError(f"matmul: batch axes {sa[:-2]} and {sb[:-2]} of shapes {sa} and {sb} "
                          "cannot be broadcast together")
     return MatMul.apply(a, b)
+
+
+class Linear(Function):
+    """y = x @ W^T + b, as one op: x (..., k), W (m, k), b (m,) or absent -> (..., m).
+
+    The batch axes fold into rows, x2 (rows, k). Then
+        y  = x2 @ W^T, and b added into y in place (no second (rows, m) array)
+        dx = dy2 @ W,   dW = dy2^T @ x2,   db = sum over rows of dy2
+    Against the composition matmul + transpose + add this saves, per layer and step, one
+    (rows, m) temporary in the forward, the broadcast-sum bookkeeping of the add, and two graph
+    nodes; dW comes out (m, k) like W, not as a transposed view.
+    """
+
+    def forward(self, x, w, *b):
+        k, m = x.shape[-1], w.shape[0]
+        self.x2, self.w, self.x_shape = x.reshape(-1, k), w, x.shape
+        y = self.x2 @ w.T
+        if b:
+            if np.result_type(y.dtype, b[0].dtype) == y.dtype:
+                y += b[0]
+            else:  # a wider bias promotes the output, as x @ W.T + b would
+                y = y + b[0]
+        return y.reshape(x.shape[:-1] + (m,))
+
+    def backward(self, grad):
+        g2 = grad.reshape(-1, self.w.shape[0])  # (rows, m)
+        need = self.needs_input_grad
+        gx = (g2 @ self.w).reshape(self.x_shape) if need[0] else None
+        gw = g2.T @ self.x2 if need[1] else None
+        if len(need) == 2:
+            return gx, gw
+        gb = g2.sum(axis=0) if need[2] else None
+        return gx, gw, gb
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias for checked operands (nn.functional.linear checks them)."""
+    if bias is None:
+        return Linear.apply(x, weight)
+    return Linear.apply(x, weight, bias)
 
 
 TENSOR_METHODS = {"__matmul__": matmul, "__rmatmul__": lambda self, other: matmul(other, self),

@@ -18,6 +18,7 @@ from ..autograd import Function, broadcasts_to, unbroadcast
 from ..backend import array_module
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor, as_array
+from .activation import stable_sigmoid
 
 __all__ = []  # losses live in tg.nn.functional
 
@@ -191,8 +192,7 @@ class BinaryCrossEntropyWithLogits(Function):
         x, y, pw = self.x, self.y, self.pw
         grads = [None, None] + ([None] if pw is not None else [])
         if self.needs_input_grad[0]:
-            e = xp.exp(-xp.abs(x))
-            sig_neg = xp.where(x >= 0, e / (1.0 + e), 1.0 / (1.0 + e))  # sigmoid(-x), stable
+            sig_neg = stable_sigmoid(-x)
             lw = 1.0 if pw is None else (pw - 1.0) * y + 1.0
             grads[0] = grad * ((1.0 - y) - lw * sig_neg)
         if self.needs_input_grad[1]:

@@ -1,0 +1,72 @@
+"""What a benchmark number depends on: the machine, the libraries, the threads, the date."""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+
+import numpy as np
+
+__all__ = ["machine_info"]
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    """What the results depend on, as {label: value} (ordered for printing)."""
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_model(),
+        "logical cores": os.cpu_count(),
+    }
+    if hasattr(os, "getloadavg"):
+        info["load average (1, 5, 15 min) at start"] = ", ".join(f"{v:.2f}" for v in
+                                                                 os.getloadavg())
+    info["python"] = platform.python_version()
+    info["numpy"] = np.__version__
+    try:
+        import numba  # noqa: PLC0415 (optional for a benchmark that needs none)
+        info["numba"] = numba.__version__
+        info["numba threads"] = numba.get_num_threads()
+        layer = os.environ.get("NUMBA_THREADING_LAYER") or numba.config.THREADING_LAYER
+        info["numba threading layer (requested)"] = layer
+        info["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "unset")
+    except ImportError:
+        info["numba"] = "not installed"
+    info.update(_blas_info())
+    if "cupy" in sys.modules:
+        cupy = sys.modules["cupy"]
+        info["cupy"] = cupy.__version__
+        try:
+            props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+            info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) \
+                else str(props["name"])
+            info["cuda runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+        except Exception as e:  # noqa: BLE001 (a header line must not stop a benchmark)
+            info["gpu"] = f"unknown ({e})"
+    return info
+
+
+def _blas_info() -> dict:
+    """NumPy's BLAS library, version and thread count (threadpoolctl, when installed)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {}
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    pools.sort(key=lambda p: "numpy" not in p.get("filepath", ""))  # NumPy's own first
+    if not pools:
+        return {}
+    p = pools[0]
+    return {"numpy BLAS": f"{p.get('internal_api')} {p.get('version')}, "
+                          f"{p.get('num_threads')} threads"}

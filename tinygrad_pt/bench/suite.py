@@ -1,0 +1,332 @@
+"""``tinygrad-pt bench [ops|steps|all]``: run the suites, print the tables, write MD + CSV + PNG.
+
+    run_bench("all", device="cpu", compare=("torch",), out="bench_results")
+
+ops       per-op forward + backward (bench/ops.py): tinygrad_pt, its reference kernels, torch
+steps     one training step of each model family (bench/steps.py): tinygrad_pt, torch
+overhead  (with steps) where the time of one GPT step goes: op forward and backward compute,
+          backward bookkeeping, optimizer, and the rest (Python dispatch and graph building)
+
+tinygrad_pt runs in this process, torch in a child process (bench/worker.py says why); both get
+the same thread count, stated in the report. Each number is the median of repeated calls after
+warm-up, with the quartiles beside it; on a GPU every call is timed with CUDA events after a
+synchronisation.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from .machine import machine_info
+from .ops import op_cases, tg_op
+from .report import csv_text, markdown_table, write_results, write_text
+from .steps import STEP_CONFIGS, build_recipe, cycling, describe
+from .timing import cupy_clock, summarize, time_calls, wall_clock
+
+__all__ = ["run_bench", "SUITES"]
+
+SUITES = ("ops", "steps", "all")
+COMPARE = ("torch",)
+
+
+class BenchError(Exception):
+    """A setting the bench cannot run with (reported in one line by the CLI)."""
+
+
+def set_threads(threads: int) -> None:
+    """`threads` for Numba's parallel kernels and for NumPy's BLAS."""
+    import numba
+    numba.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=threads, user_api="blas")
+    except ImportError:
+        pass
+
+
+def _clock(device):
+    return cupy_clock() if device == "cuda" else wall_clock
+
+
+# ----------------------------------------------------------------------------------------------------
+# tinygrad_pt side
+
+def bench_ops(device, names, repeat, budget_s, log) -> dict:
+    """{case name: {"tinygrad_pt": summary, "reference": summary}} for the cases in `names`."""
+    from ..kernels.registry import kernel_settings, set_kernels
+
+    saved = kernel_settings()
+    out = {}
+    for case in op_cases(device):
+        if case.name not in names:
+            continue
+        fast = tg_op(case, device)
+        plain = tg_op(case, device)
+
+        def reference(plain=plain):
+            set_kernels("reference")
+            try:
+                plain()
+            finally:
+                set_kernels(**saved)
+        log(f"  ops: {case.name} ({case.shape})")
+        out[case.name] = time_calls({"tinygrad_pt": fast, "reference": reference}, warmup=2,
+                                    repeat=repeat, budget_s=budget_s, clock=_clock(device))
+    return out
+
+
+def bench_steps(device, names, repeat, budget_s, log) -> dict:
+    """{family: {"tinygrad_pt": summary}} and each family's size description."""
+    out = {}
+    for name in names:
+        recipe = build_recipe(name, device)
+        batches = [recipe.draw_batch() for _ in range(4)]
+        log(f"  steps: {name} ({describe(recipe)})")
+        out[name] = time_calls({"tinygrad_pt": cycling(recipe.step_on, batches)}, warmup=3,
+                               repeat=repeat, budget_s=budget_s, clock=_clock(device))
+        out[name]["size"] = describe(recipe)
+    return out
+
+
+def gpt_overhead(device, steps: int = 5) -> dict:
+    """Where one GPT step's time goes, in seconds per step (see the module docstring).
+
+    wall: the unprofiled step (median). The profiled run gives the ops' forward and backward
+    compute and the backward bookkeeping; the optimizer (clip + AdamW + schedule) is timed on its
+    own; what is left is Python: dispatch, building Tensors and the graph, the loss read-back.
+    """
+    from ..nn.utils import clip_grad_norm_
+    from ..profiler import profile
+
+    recipe = build_recipe("gpt", device)
+    batches = [recipe.draw_batch() for _ in range(4)]
+    step = cycling(recipe.step_on, batches)
+    clock = _clock(device)
+    wall = time_calls({"step": step}, warmup=2, repeat=steps, clock=clock)["step"]["median"]
+    model, opt = recipe.modules["model"], recipe.optimizers["opt"]
+    params = list(model.parameters())
+
+    def update():
+        clip_grad_norm_(params, recipe.config["grad_clip"])
+        opt.step()
+    optimizer = time_calls({"opt": update}, warmup=1, repeat=steps, clock=clock)["opt"]["median"]
+    with profile(sync=device == "cuda") as prof:
+        for _ in range(steps):
+            step()
+    fwd = sum(r.fwd_s for r in prof.stats.values()) / steps
+    bwd = sum(r.bwd_s for r in prof.stats.values()) / steps
+    book = prof.bookkeeping_s / steps
+    rest = max(wall - fwd - bwd - book - optimizer, 0.0)
+    return {"wall": wall, "forward ops": fwd, "backward ops": bwd, "backward bookkeeping": book,
+            "optimizer (clip + AdamW)": optimizer, "Python dispatch, graph building, rest": rest,
+            "profile": prof, "steps": steps, "size": describe(recipe)}
+
+
+# ----------------------------------------------------------------------------------------------------
+# torch side (a child process)
+
+def torch_results(suite, device, names, threads, repeat, budget_s) -> dict:
+    """Run bench/worker.py for the torch rows; {} with a reason in "_error" if it cannot."""
+    from .torch_steps import torch_available
+
+    if not torch_available():
+        return {"_error": "torch is not installed (pip install torch): no torch rows"}
+    env = dict(os.environ)
+    cpu_kernels = sys.modules.get("tinygrad_pt.kernels.cpu")
+    if cpu_kernels is not None and not cpu_kernels.USER_SET_WAIT_POLICY:
+        env.pop("OMP_WAIT_POLICY", None)  # torch gets the user's environment, not our default
+    spec = {"suite": suite, "device": device, "names": list(names), "threads": threads,
+            "warmup": 3 if suite == "steps" else 2, "repeat": repeat, "budget_s": budget_s}
+    proc = subprocess.run([sys.executable, "-m", "tinygrad_pt.bench.worker", json.dumps(spec)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"_error": f"the torch worker failed: {' | '.join(tail)}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Report
+
+def _ms(s: dict | None) -> str:
+    return "-" if s is None else f"{s['median'] * 1e3:.3g}"
+
+
+def _iqr(s: dict | None) -> str:
+    return "-" if s is None else f"{s['p25'] * 1e3:.3g}-{s['p75'] * 1e3:.3g}"
+
+
+def _ratio(a: dict | None, b: dict | None) -> str:
+    return "-" if a is None or b is None else f"{a['median'] / b['median']:.2f}x"
+
+
+def _rate(case, s) -> str:
+    per_s = case.work / s["median"]
+    return f"{per_s / 1e9:.1f} GFLOP/s" if case.unit == "FLOP" else f"{per_s / 1e9:.1f} GB/s"
+
+
+def ops_table(device, ops, torch_ops) -> tuple:
+    headers = ["op", "size", "tinygrad_pt ms", "IQR", "rate", "reference ms", "torch ms",
+               "tg / reference", "tg / torch"]
+    rows, csv_rows = [], []
+    for case in op_cases(device):
+        if case.name not in ops:
+            continue
+        tg, ref, th = ops[case.name]["tinygrad_pt"], ops[case.name]["reference"], \
+            torch_ops.get(case.name)
+        rows.append([case.name, case.shape, _ms(tg), _iqr(tg), _rate(case, tg), _ms(ref),
+                     _ms(th), _ratio(tg, ref), _ratio(tg, th)])
+        for impl, s in (("tinygrad_pt", tg), ("reference", ref), ("torch", th)):
+            if s is not None:
+                csv_rows.append(_csv_row("ops", case.name, case.shape, impl, s))
+    return markdown_table(headers, rows), csv_rows
+
+
+def steps_table(steps, torch_steps) -> tuple:
+    headers = ["model", "size", "tinygrad_pt ms", "IQR", "steps/s", "torch ms", "IQR (torch)",
+               "tg / torch"]
+    rows, csv_rows = [], []
+    for name, res in steps.items():
+        tg, th = res["tinygrad_pt"], torch_steps.get(name)
+        rows.append([name, res["size"], _ms(tg), _iqr(tg), f"{1 / tg['median']:.1f}", _ms(th),
+                     _iqr(th), _ratio(tg, th)])
+        for impl, s in (("tinygrad_pt", tg), ("torch", th)):
+            if s is not None:
+                csv_rows.append(_csv_row("steps", name, res["size"], impl, s))
+    return markdown_table(headers, rows), csv_rows
+
+
+def overhead_text(ov) -> str:
+    wall = ov["wall"]
+    parts = [k for k in ov if k not in ("wall", "profile", "steps", "size")]
+    rows = [[k, f"{ov[k] * 1e3:.1f}", f"{100 * ov[k] / wall:.0f}%"] for k in parts]
+    rows.append(["step (unprofiled median)", f"{wall * 1e3:.1f}", "100%"])
+    prof_lines = ov["profile"].table().splitlines()
+    return (f"One GPT step ({ov['size']}), ms per step; ops profiled with `tg.profile()` over "
+            f"{ov['steps']} steps.\n\n" + markdown_table(["part", "ms", "share"], rows)
+            + "\n\nPer op, all " + f"{ov['steps']} steps (the `tg.profile()` table):\n\n```\n"
+            + "\n".join(prof_lines) + "\n```")
+
+
+def _csv_row(suite, name, size, impl, s):
+    return [suite, name, size, impl, f"{s['median'] * 1e3:.6g}", f"{s['min'] * 1e3:.6g}",
+            f"{s['p25'] * 1e3:.6g}", f"{s['p75'] * 1e3:.6g}", len(s["times"])]
+
+
+CSV_HEADERS = ["suite", "name", "size", "implementation", "median_ms", "min_ms", "p25_ms",
+               "p75_ms", "runs"]
+
+
+def plot(path, device, ops, torch_ops, steps, torch_steps) -> str:
+    """Horizontal bars, log time axis: each op and each step, one bar per implementation."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(f"ops, forward + backward ({device})", ops, torch_ops, ("tinygrad_pt",
+               "reference")), (f"training steps ({device})", steps, torch_steps,
+                               ("tinygrad_pt",))]
+    panels = [p for p in panels if p[1]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    colors = {"tinygrad_pt": "tab:blue", "reference": "tab:gray", "torch": "tab:orange"}
+    for ax, (title, ours, theirs, impls) in zip(axes[0], panels):
+        names = list(ours)
+        series = [(impl, [ours[n][impl]["median"] * 1e3 for n in names]) for impl in impls]
+        if theirs:
+            series.append(("torch", [theirs[n]["median"] * 1e3 if n in theirs else float("nan")
+                                     for n in names]))
+        height = 0.8 / len(series)
+        for j, (impl, values) in enumerate(series):
+            ax.barh([i + j * height for i in range(len(names))], values, height=height,
+                    label=impl, color=colors[impl])
+        ax.set_yticks([i + height * (len(series) - 1) / 2 for i in range(len(names))])
+        ax.set_yticklabels(names)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("median ms per call (log scale; shorter is faster)")
+        ax.set_title(title)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------
+# Entry point
+
+def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads=None,
+              repeat=10, budget_s=4.0, ops=None, steps=None, log=print) -> dict:
+    """Run the suites, print the tables, write bench_<device>.md / .csv / .png into `out`.
+    Returns {"markdown": path, "csv": path, "png": path, "text": report}."""
+    if what not in SUITES:
+        raise BenchError(f"unknown suite {what!r}; expected one of {SUITES}")
+    for other in compare:
+        if other not in COMPARE:
+            raise BenchError(f"--compare {other!r}: expected one of {COMPARE}")
+    threads = threads or os.cpu_count()
+    set_threads(threads)
+    op_names = list(ops or [c.name for c in op_cases(device)])
+    step_names = list(steps or STEP_CONFIGS)
+    info = machine_info()
+    info["threads (tinygrad_pt: Numba + BLAS; torch: intra-op)"] = threads
+
+    results = {"ops": {}, "steps": {}, "torch_ops": {}, "torch_steps": {}}
+    notes = []
+    if what in ("ops", "all"):
+        log(f"tinygrad_pt ops on {device}")
+        results["ops"] = bench_ops(device, op_names, repeat, budget_s, log)
+    if what in ("steps", "all"):
+        log(f"tinygrad_pt training steps on {device}")
+        results["steps"] = bench_steps(device, step_names, repeat, budget_s, log)
+        log("  overhead breakdown: one GPT step under tg.profile()")
+        results["overhead"] = gpt_overhead(device)
+    if "torch" in compare:
+        for suite, names in (("ops", op_names), ("steps", step_names)):
+            if not results[suite]:
+                continue
+            log(f"torch {suite} on {device} (a separate process)")
+            got = torch_results(suite, device, names, threads, repeat, budget_s)
+            if "_error" in got:
+                notes.append(got["_error"])
+                log(f"  {got['_error']}")
+                continue
+            meta = got.pop("_torch")
+            info["torch"] = f"{meta['version']} ({meta['threads']} intra-op threads)"
+            results[f"torch_{suite}"] = {k: summarize(v["times"]) for k, v in got.items()}
+
+    sections, csv_rows = [], []
+    if results["ops"]:
+        text, rows = ops_table(device, results["ops"], results["torch_ops"])
+        sections.append(("Ops: forward + backward, float32", text))
+        csv_rows += rows
+    if results["steps"]:
+        text, rows = steps_table(results["steps"], results["torch_steps"])
+        sections.append(("Training steps, float32", text))
+        csv_rows += rows
+        sections.append(("Where a GPT step's time goes (tinygrad_pt)",
+                         overhead_text(results["overhead"])))
+    how = ("Median of repeated calls after warm-up (IQR: the middle half of the runs). "
+           "tinygrad_pt runs in the bench process, torch in a child process with the same "
+           "thread count (two frameworks' idle thread pools in one process slow each other "
+           "several-fold). Ratios are tinygrad_pt / other: below 1 is faster. 'reference' is "
+           "tinygrad_pt with set_kernels('reference'), the plain NumPy/CuPy kernels.")
+    if device == "cuda":
+        how += " GPU calls are timed with CUDA events after a device synchronisation."
+    sections.append(("How it was measured", how + ("\n\n" + "\n".join(notes) if notes else "")))
+
+    os.makedirs(out, exist_ok=True)
+    base = os.path.join(out, f"bench_{device}")
+    report = write_results(base + ".md", f"tinygrad-pt bench {what} ({device})", info,
+                           sections + [("Plot", f"![bench](bench_{device}.png)")])
+    write_text(base + ".csv", csv_text(CSV_HEADERS, csv_rows))
+    png = plot(base + ".png", device, results["ops"], results["torch_ops"], results["steps"],
+               results["torch_steps"])
+    print(report)
+    return {"markdown": base + ".md", "csv": base + ".csv", "png": png, "text": report,
+            "results": results}
