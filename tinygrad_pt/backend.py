@@ -105,6 +105,8 @@ def to_device(array, device: str):
         return array
     if device == "cuda":
         return cupy_module().asarray(array)
+    from .checks import flush_checks  # noqa: PLC0415 (checks imports this module)
+    flush_checks()  # a host read: queued GPU input checks resolve here
     return array.get()  # cupy -> numpy (a synchronising copy, asked for explicitly)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import autograd
 from .autograd import Function, run_backward
+from .checks import flush_checks
 from .backend import (FLOAT_DTYPES, array_module, canonical_device, default_float, device_of,
                       is_cupy_array, resolve_dtype, to_device, xp_for)
 
@@ -128,6 +129,7 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __bool__(self):
+        flush_checks()
         if self.data.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                              "use .any() or .all()")
@@ -148,6 +150,7 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """A NumPy copy of the data (a device-to-host copy for cuda tensors)."""
+        flush_checks()  # a host read: queued GPU input checks (checks.py) resolve here
         return self.data.get() if is_cupy_array(self.data) else self.data.copy()
 
     def __array__(self, dtype=None, copy=None):
@@ -162,6 +165,7 @@ class Tensor:
         if self.data.size != 1:
             raise ValueError(f"item: only a tensor with one element can be converted to a Python "
                              f"scalar, got shape {self.shape}")
+        flush_checks()
         return self.data.reshape(()).item()
 
     __float__ = lambda self: float(self.item())  # noqa: E731

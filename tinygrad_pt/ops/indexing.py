@@ -16,6 +16,7 @@ import numpy as np
 
 from ..autograd import Function, broadcasts_to
 from ..backend import array_module, device_of, is_cupy_array
+from ..checks import check_values
 from ..tensor import Tensor
 
 __all__ = ["masked_fill", "tril", "triu"]
@@ -143,9 +144,11 @@ def _normalize_index(x: Tensor, key):
             if item.dtype.kind != "b":
                 size = x.shape[axis]
                 bad = (item < -size) | (item >= size)
-                if bad.any():
+
+                def out_of_bounds(item=item, bad=bad, axis=axis, size=size):
                     raise IndexError(f"getitem: index {int(item[bad].reshape(-1)[0])} is out of "
                                      f"bounds for axis {axis} with size {size}")
+                check_values(bad, out_of_bounds)
                 axis += 1
             advanced = True
         index.append(item)
@@ -224,9 +227,11 @@ def embedding(weight: Tensor, indices) -> Tensor:
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     n = weight.shape[0]
     bad = (idx < 0) | (idx >= n)
-    if bad.any():
+
+    def out_of_range():
         raise IndexError(f"embedding: index {int(idx[bad].reshape(-1)[0])} is out of range for "
                          f"{n} embeddings (valid: 0..{n - 1})")
+    check_values(bad, out_of_range)  # on cuda: at the next host read, without a sync here
     return Embedding.apply(weight, Tensor._make(idx))
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..autograd import Function, broadcasts_to, unbroadcast
 from ..backend import array_module
+from ..checks import check_values
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor, as_array
 from .activation import stable_sigmoid
@@ -155,10 +156,12 @@ def binary_cross_entropy(input: Tensor, target, weight=None,  # noqa: A002
     y = _float_target(op, target, input)
     xp = array_module(input.data)
     outside = (input.data < 0) | (input.data > 1) | xp.isnan(input.data)
-    if bool(outside.any()):  # one host sync, to refuse a silent NaN
+
+    def not_probabilities():
         bad = float(input.data[outside].reshape(-1)[0])
         raise ValueError(f"{op}: input must hold probabilities in [0, 1], got {bad}; pass logits "
                          "to binary_cross_entropy_with_logits instead")
+    check_values(outside, not_probabilities)  # on cuda: at the next host read (checks.py)
     loss = BinaryCrossEntropy.apply(input, y)
     if weight is not None:
         loss = loss * _elementwise_weight(op, weight, input)
@@ -246,10 +249,12 @@ def _class_targets(op: str, target, scores: Tensor, ignore_index: int):
     c = scores.shape[-1]
     data = t.data
     bad = ((data < 0) | (data >= c)) & (data != ignore_index)
-    if bool(bad.any()):  # one host sync: an out-of-range class must not be wrapped or ignored
+
+    def out_of_range():  # an out-of-range class must not be wrapped or ignored
         value = int(data[bad].reshape(-1)[0])
         raise IndexError(f"{op}: target {value} is out of range for {c} classes (expected "
                          f"0 <= target < {c}, or ignore_index={ignore_index})")
+    check_values(bad, out_of_range)  # on cuda: at the next host read (checks.py)
     return data
 
 
