@@ -8,7 +8,8 @@ backward (AdamW: one optimizer step). Three implementations are timed per case:
                   kernels of kernels/reference.py, i.e. what plain array code achieves
     torch         PyTorch eager, the same op and sizes (bench/torch_ops.py, in its own process)
 
-``work`` counts what one call moves or computes, so a time becomes a rate: FLOP for matmul and
+``copy`` (a plain device-to-device array copy) is the yardstick: a memory-bound op's bandwidth
+is also reported as a share of the copy's. ``work`` counts what one call moves or computes, so a time becomes a rate: FLOP for matmul and
 attention (the forward's 2*M*N*K per product; backward twice that), bytes for the memory-bound
 families (every array read or written once by an ideal fused kernel, float32).
 """
@@ -40,8 +41,12 @@ def op_cases(device: str) -> list:
     ln_rows, width = (16384, 768) if gpu else (2048, 768)
     b, h, t, d = (8, 12, 1024, 64) if gpu else (4, 4, 256, 32)
     n_params = 2 ** 24 if gpu else 2 ** 20
+    n_copy = 2 ** 28 if gpu else 2 ** 24
     f4 = 4  # bytes per float32
     return [
+        # the yardstick of the memory-bound rows: a plain array copy (read once, write once)
+        OpCase("copy", f"{n_copy:,} floats, device to device", 2.0 * n_copy * f4, "B",
+               dict(n=n_copy)),
         OpCase("matmul", f"{m}x{k} @ {k}x{n}", 3 * 2.0 * m * n * k, "FLOP",
                dict(m=m, k=k, n=n)),
         # softmax: fwd reads x, writes y; bwd reads y and dy, writes dx
@@ -88,6 +93,9 @@ def tg_op(case: OpCase, device: str, seed: int = 0):
         return tensor(rng.standard_normal(shape).astype(np.float32), device=device)
 
     p = case.params
+    if case.name == "copy":
+        data = seeded(p["n"]).data
+        return data.copy
     if case.name == "matmul":
         a, b = leaf(p["m"], p["k"]), leaf(p["k"], p["n"])
         g = seeded(p["m"], p["n"])

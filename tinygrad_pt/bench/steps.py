@@ -13,35 +13,42 @@ rows compare directly.
 """
 from __future__ import annotations
 
-__all__ = ["STEP_CONFIGS", "step_config", "build_recipe", "cycling"]
+__all__ = ["STEP_CASES", "step_cases", "build_recipe", "cycling", "describe"]
 
-STEP_CONFIGS = {
-    "ae": {"batch_size": 128},
-    "dae": {"batch_size": 128},
-    "vae": {"batch_size": 128},
-    "gan": {"batch_size": 128},
-    "simclr": {},   # batch 256 (two views each)
-    "moco": {},     # batch 256, queue 1024
-    "gpt": {},      # 4 layers, 4 heads, 128 wide, T=128, batch 16, vocab 256 (bytes)
+# case name -> (recipe, config overrides)
+STEP_CASES = {
+    "ae": ("ae", {"batch_size": 128}),
+    "dae": ("dae", {"batch_size": 128}),
+    "vae": ("vae", {"batch_size": 128}),
+    "gan": ("gan", {"batch_size": 128}),
+    "simclr": ("simclr", {}),   # batch 256 (two views each)
+    "moco": ("moco", {}),       # batch 256, queue 1024
+    "gpt": ("gpt", {}),         # 4 layers, 4 heads, 128 wide, T=128, batch 16, vocab 256 (bytes)
+    # GPT-2 small's shape (124M parameters with GPT-2's vocabulary; here byte-level, vocab 256),
+    # fp32: the GPU issue's tokens/s comparison. GPU only: one step takes seconds on a CPU.
+    "gpt2-small": ("gpt", {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024,
+                           "batch_size": 8}),
 }
+GPU_ONLY = ("gpt2-small",)
 
 
-def step_config(name: str) -> dict:
-    if name not in STEP_CONFIGS:
-        raise ValueError(f"bench steps: unknown model family {name!r}; known: "
-                         f"{', '.join(STEP_CONFIGS)}")
-    return dict(STEP_CONFIGS[name])
+def step_cases(device: str) -> list:
+    """The case names run by default on `device`."""
+    return [name for name in STEP_CASES if device == "cuda" or name not in GPU_ONLY]
 
 
 def build_recipe(name: str, device: str, config: dict | None = None):
-    """The recipe for family `name`, seed 0, quiet (no optimizer printout)."""
+    """The recipe of step case `name`, seed 0, quiet (no optimizer printout)."""
     import contextlib
     import io
 
     from ..train.recipes import make_recipe
 
+    if name not in STEP_CASES:
+        raise ValueError(f"bench steps: unknown model {name!r}; known: {', '.join(STEP_CASES)}")
+    recipe, overrides = STEP_CASES[name]
     with contextlib.redirect_stdout(io.StringIO()):  # GPT's configure_optimizers prints a line
-        return make_recipe(name, {**step_config(name), **(config or {})}, device=device, seed=0)
+        return make_recipe(recipe, {**overrides, **(config or {})}, device=device, seed=0)
 
 
 def cycling(step, batches):
@@ -62,3 +69,9 @@ def describe(recipe) -> str:
         return (f"{c['n_layer']}L {c['n_head']}H {c['n_embd']}w T={c['block_size']} "
                 f"B={c['batch_size']}")
     return f"batch {c['batch_size']}"
+
+
+def tokens_per_step(recipe) -> int | None:
+    """Tokens a GPT step trains on (batch x block), None for the other families."""
+    c = recipe.config
+    return c["batch_size"] * c["block_size"] if recipe.name == "gpt" else None

@@ -22,7 +22,7 @@ import sys
 from .machine import machine_info
 from .ops import op_cases, tg_op
 from .report import csv_text, markdown_table, write_results, write_text
-from .steps import STEP_CONFIGS, build_recipe, cycling, describe
+from .steps import build_recipe, cycling, describe, step_cases, tokens_per_step
 from .timing import cupy_clock, summarize, time_calls, wall_clock
 
 __all__ = ["run_bench", "SUITES"]
@@ -46,7 +46,8 @@ def set_threads(threads: int) -> None:
         pass
 
 
-def _clock(device):
+def device_clock(device):
+    """How a call is timed on `device`: wall time, or CUDA events on the GPU."""
     return cupy_clock() if device == "cuda" else wall_clock
 
 
@@ -73,7 +74,7 @@ def bench_ops(device, names, repeat, budget_s, log) -> dict:
                 set_kernels(**saved)
         log(f"  ops: {case.name} ({case.shape})")
         out[case.name] = time_calls({"tinygrad_pt": fast, "reference": reference}, warmup=2,
-                                    repeat=repeat, budget_s=budget_s, clock=_clock(device))
+                                    repeat=repeat, budget_s=budget_s, clock=device_clock(device))
     return out
 
 
@@ -85,8 +86,9 @@ def bench_steps(device, names, repeat, budget_s, log) -> dict:
         batches = [recipe.draw_batch() for _ in range(4)]
         log(f"  steps: {name} ({describe(recipe)})")
         out[name] = time_calls({"tinygrad_pt": cycling(recipe.step_on, batches)}, warmup=3,
-                               repeat=repeat, budget_s=budget_s, clock=_clock(device))
+                               repeat=repeat, budget_s=budget_s, clock=device_clock(device))
         out[name]["size"] = describe(recipe)
+        out[name]["tokens"] = tokens_per_step(recipe)
     return out
 
 
@@ -103,7 +105,7 @@ def gpt_overhead(device, steps: int = 5) -> dict:
     recipe = build_recipe("gpt", device)
     batches = [recipe.draw_batch() for _ in range(4)]
     step = cycling(recipe.step_on, batches)
-    clock = _clock(device)
+    clock = device_clock(device)
     wall = time_calls({"step": step}, warmup=2, repeat=steps, clock=clock)["step"]["median"]
     model, opt = recipe.modules["model"], recipe.optimizers["opt"]
     params = list(model.parameters())
@@ -168,15 +170,20 @@ def _rate(case, s) -> str:
 
 
 def ops_table(device, ops, torch_ops) -> tuple:
-    headers = ["op", "size", "tinygrad_pt ms", "IQR", "rate", "reference ms", "torch ms",
-               "tg / reference", "tg / torch"]
+    headers = ["op", "size", "tinygrad_pt ms", "IQR", "rate", "% of copy", "reference ms",
+               "torch ms", "tg / reference", "tg / torch"]
     rows, csv_rows = [], []
-    for case in op_cases(device):
+    cases = {c.name: c for c in op_cases(device)}
+    copy = ops.get("copy")
+    copy_rate = cases["copy"].work / copy["tinygrad_pt"]["median"] if copy else None
+    for case in cases.values():
         if case.name not in ops:
             continue
         tg, ref, th = ops[case.name]["tinygrad_pt"], ops[case.name]["reference"], \
             torch_ops.get(case.name)
-        rows.append([case.name, case.shape, _ms(tg), _iqr(tg), _rate(case, tg), _ms(ref),
+        share = "-" if case.unit != "B" or copy_rate is None else \
+            f"{100 * case.work / tg['median'] / copy_rate:.0f}%"
+        rows.append([case.name, case.shape, _ms(tg), _iqr(tg), _rate(case, tg), share, _ms(ref),
                      _ms(th), _ratio(tg, ref), _ratio(tg, th)])
         for impl, s in (("tinygrad_pt", tg), ("reference", ref), ("torch", th)):
             if s is not None:
@@ -185,13 +192,14 @@ def ops_table(device, ops, torch_ops) -> tuple:
 
 
 def steps_table(steps, torch_steps) -> tuple:
-    headers = ["model", "size", "tinygrad_pt ms", "IQR", "steps/s", "torch ms", "IQR (torch)",
-               "tg / torch"]
+    headers = ["model", "size", "tinygrad_pt ms", "IQR", "steps/s", "tokens/s", "torch ms",
+               "IQR (torch)", "tg / torch"]
     rows, csv_rows = [], []
     for name, res in steps.items():
         tg, th = res["tinygrad_pt"], torch_steps.get(name)
-        rows.append([name, res["size"], _ms(tg), _iqr(tg), f"{1 / tg['median']:.1f}", _ms(th),
-                     _iqr(th), _ratio(tg, th)])
+        tokens = "-" if not res["tokens"] else f"{res['tokens'] / tg['median']:,.0f}"
+        rows.append([name, res["size"], _ms(tg), _iqr(tg), f"{1 / tg['median']:.1f}", tokens,
+                     _ms(th), _iqr(th), _ratio(tg, th)])
         for impl, s in (("tinygrad_pt", tg), ("torch", th)):
             if s is not None:
                 csv_rows.append(_csv_row("steps", name, res["size"], impl, s))
@@ -272,7 +280,7 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
     threads = threads or os.cpu_count()
     set_threads(threads)
     op_names = list(ops or [c.name for c in op_cases(device)])
-    step_names = list(steps or STEP_CONFIGS)
+    step_names = list(steps or step_cases(device))
     info = machine_info()
     info["threads (tinygrad_pt: Numba + BLAS; torch: intra-op)"] = threads
 
@@ -284,8 +292,9 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
     if what in ("steps", "all"):
         log(f"tinygrad_pt training steps on {device}")
         results["steps"] = bench_steps(device, step_names, repeat, budget_s, log)
-        log("  overhead breakdown: one GPT step under tg.profile()")
-        results["overhead"] = gpt_overhead(device)
+        if "gpt" in step_names:
+            log("  overhead breakdown: one GPT step under tg.profile()")
+            results["overhead"] = gpt_overhead(device)
     if "torch" in compare:
         for suite, names in (("ops", op_names), ("steps", step_names)):
             if not results[suite]:
@@ -309,8 +318,9 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
         text, rows = steps_table(results["steps"], results["torch_steps"])
         sections.append(("Training steps, float32", text))
         csv_rows += rows
-        sections.append(("Where a GPT step's time goes (tinygrad_pt)",
-                         overhead_text(results["overhead"])))
+        if "overhead" in results:
+            sections.append(("Where a GPT step's time goes (tinygrad_pt)",
+                             overhead_text(results["overhead"])))
     how = ("Median of repeated calls after warm-up (IQR: the middle half of the runs). "
            "tinygrad_pt runs in the bench process, torch in a child process with the same "
            "thread count (two frameworks' idle thread pools in one process slow each other "

@@ -27,6 +27,9 @@ def torch_op(case, device: str, seed: int = 0):
         return torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).to(dev)
 
     p = case.params
+    if case.name == "copy":
+        data = seeded(p["n"])
+        return data.clone
     if case.name == "matmul":
         a, b = leaf(p["m"], p["k"]), leaf(p["k"], p["n"])
         g = seeded(p["m"], p["n"])
