@@ -147,7 +147,11 @@ class Attention(Function):
     per-row log-sum-exp so that backward recomputes the probabilities instead of storing them."""
 
     def forward(self, q, k, v, causal, scale):
-        self.kern = kernels_for("attention", array_module(q))
+        xp = array_module(q)
+        self.kern = kernels_for("attention", xp)
+        # Heads split off a projection arrive as strided views; the kernels need contiguous
+        # rows. Made contiguous once here and kept, so the backward does not copy them again.
+        q, k, v = (xp.ascontiguousarray(a) for a in (q, k, v))
         self.q, self.k, self.v, self.causal, self.scale = q, k, v, causal, scale
         self.out, self.lse = self.kern.attention_fwd(q, k, v, causal, scale)
         return self.out
