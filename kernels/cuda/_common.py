@@ -101,3 +101,22 @@ def row_shift(buf, x, i):
         if x[i, j] > m:
             m = float64(x[i, j])
     return finite_or_zero(block_max(buf, m))
+
+
+# --------------------------------------------------------------------------------------------------
+# Elementwise kernels (gelu, adamw): a grid-stride loop over a flat array. Thread k of a grid of G
+# threads takes elements k, k + G, k + 2G, ... (neighbouring threads, neighbouring addresses), so
+# one launch of a bounded grid covers any size. The bound: enough blocks to fill a GPU (an H100
+# holds 132 SMs x 16 blocks of 128 threads); under the simulator, 2 blocks, so that arrays of more
+# than 32 elements go round the loop and the tests exercise it.
+MAX_BLOCKS = 2 if SIMULATOR else 4096
+
+
+def flat_blocks(n):
+    """Blocks of THREADS threads for a grid-stride loop over n > 0 elements."""
+    return min(MAX_BLOCKS, (n + THREADS - 1) // THREADS)
+
+
+def as_flat(x):
+    """x as a C-contiguous 1-D array: a view when x already is contiguous, else a copy."""
+    return array_module(x).ascontiguousarray(x).reshape(-1)
