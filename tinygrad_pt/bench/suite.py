@@ -78,15 +78,43 @@ def bench_ops(device, names, repeat, budget_s, log) -> dict:
     return out
 
 
+def one_kernel_thread(call):
+    """`call` with Numba's kernels on the calling thread alone (BLAS keeps its threads).
+
+    Why time this too: on a small machine the Numba kernels' OpenMP threads and OpenBLAS's
+    threads take turns on the same cores inside a step; each hand-over costs a wake-up, and an
+    idle pool's spinning delays the other. Measured on 2 cores, the small GPT step took 170-174 ms
+    with one kernel thread against 184-369 ms with two (the latter varying run to run), the GAN
+    step 9.3 against 16-20 ms."""
+    import numba
+
+    def run():
+        saved = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return call()
+        finally:
+            numba.set_num_threads(saved)
+    return run
+
+
 def bench_steps(device, names, repeat, budget_s, log) -> dict:
-    """{family: {"tinygrad_pt": summary}} and each family's size description."""
+    """{family: {"tinygrad_pt": summary[, "tinygrad_pt_1k": summary]}}, sizes and tokens.
+    On the CPU with several threads, also with the Numba kernels on one thread (see
+    one_kernel_thread); "tinygrad_pt_1k" is that row."""
+    import numba
+
     out = {}
     for name in names:
         recipe = build_recipe(name, device)
         batches = [recipe.draw_batch() for _ in range(4)]
         log(f"  steps: {name} ({describe(recipe)})")
-        out[name] = time_calls({"tinygrad_pt": cycling(recipe.step_on, batches)}, warmup=3,
-                               repeat=repeat, budget_s=budget_s, clock=device_clock(device))
+        step = cycling(recipe.step_on, batches)
+        calls = {"tinygrad_pt": step}
+        if device == "cpu" and numba.get_num_threads() > 1:
+            calls["tinygrad_pt_1k"] = one_kernel_thread(step)
+        out[name] = time_calls(calls, warmup=3, repeat=repeat, budget_s=budget_s,
+                               clock=device_clock(device))
         out[name]["size"] = describe(recipe)
         out[name]["tokens"] = tokens_per_step(recipe)
     return out
@@ -99,13 +127,25 @@ def gpt_overhead(device, steps: int = 5) -> dict:
     compute and the backward bookkeeping; the optimizer (clip + AdamW + schedule) is timed on its
     own; what is left is Python: dispatch, building Tensors and the graph, the loss read-back.
     """
-    from ..nn.utils import clip_grad_norm_
-    from ..profiler import profile
-
     recipe = build_recipe("gpt", device)
     batches = [recipe.draw_batch() for _ in range(4)]
     step = cycling(recipe.step_on, batches)
     clock = device_clock(device)
+    if device == "cpu":  # the faster setting on small machines (see one_kernel_thread)
+        import numba
+        saved = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return _gpt_overhead(recipe, step, clock, device, steps)
+        finally:
+            numba.set_num_threads(saved)
+    return _gpt_overhead(recipe, step, clock, device, steps)
+
+
+def _gpt_overhead(recipe, step, clock, device, steps) -> dict:
+    from ..nn.utils import clip_grad_norm_
+    from ..profiler import profile
+
     wall = time_calls({"step": step}, warmup=2, repeat=steps, clock=clock)["step"]["median"]
     model, opt = recipe.modules["model"], recipe.optimizers["opt"]
     params = list(model.parameters())
@@ -192,18 +232,29 @@ def ops_table(device, ops, torch_ops) -> tuple:
 
 
 def steps_table(steps, torch_steps) -> tuple:
-    headers = ["model", "size", "tinygrad_pt ms", "IQR", "steps/s", "tokens/s", "torch ms",
-               "IQR (torch)", "tg / torch"]
+    one_thread = any("tinygrad_pt_1k" in res for res in steps.values())
+    headers = ["model", "size", "tinygrad_pt ms", "IQR"] + \
+        (["1 kernel thread ms", "IQR (1 thread)"] if one_thread else []) + \
+        ["steps/s", "tokens/s", "torch ms", "IQR (torch)", "tg / torch"]
     rows, csv_rows = [], []
     for name, res in steps.items():
-        tg, th = res["tinygrad_pt"], torch_steps.get(name)
-        tokens = "-" if not res["tokens"] else f"{res['tokens'] / tg['median']:,.0f}"
-        rows.append([name, res["size"], _ms(tg), _iqr(tg), f"{1 / tg['median']:.1f}", tokens,
-                     _ms(th), _iqr(th), _ratio(tg, th)])
-        for impl, s in (("tinygrad_pt", tg), ("torch", th)):
+        tg, tg1, th = res["tinygrad_pt"], res.get("tinygrad_pt_1k"), torch_steps.get(name)
+        best = min((s for s in (tg, tg1) if s is not None), key=lambda s: s["median"])
+        tokens = "-" if not res["tokens"] else f"{res['tokens'] / best['median']:,.0f}"
+        rows.append([name, res["size"], _ms(tg), _iqr(tg)]
+                    + ([_ms(tg1), _iqr(tg1)] if one_thread else [])
+                    + [f"{1 / best['median']:.1f}", tokens, _ms(th), _iqr(th), _ratio(best, th)])
+        for impl, s in (("tinygrad_pt", tg), ("tinygrad_pt, 1 kernel thread", tg1),
+                        ("torch", th)):
             if s is not None:
                 csv_rows.append(_csv_row("steps", name, res["size"], impl, s))
     return markdown_table(headers, rows), csv_rows
+
+
+ONE_THREAD_NOTE = ("'1 kernel thread': the same step with tinygrad_pt's Numba kernels on one "
+                   "thread while NumPy's BLAS keeps all of them (the two thread pools otherwise "
+                   "take turns on the same cores). steps/s, tokens/s and 'tg / torch' use the "
+                   "faster of the two tinygrad_pt columns.")
 
 
 def overhead_text(ov) -> str:
@@ -213,7 +264,7 @@ def overhead_text(ov) -> str:
     rows.append(["step (unprofiled median)", f"{wall * 1e3:.1f}", "100%"])
     prof_lines = ov["profile"].table().splitlines()
     return (f"One GPT step ({ov['size']}), ms per step; ops profiled with `tg.profile()` over "
-            f"{ov['steps']} steps.\n\n" + markdown_table(["part", "ms", "share"], rows)
+            f"{ov['steps']} steps (on the CPU with the Numba kernels on one thread).\n\n" + markdown_table(["part", "ms", "share"], rows)
             + "\n\nPer op, all " + f"{ov['steps']} steps (the `tg.profile()` table):\n\n```\n"
             + "\n".join(prof_lines) + "\n```")
 
@@ -233,12 +284,15 @@ def plot(path, device, ops, torch_ops, steps, torch_steps) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    step_impls = ("tinygrad_pt",) + (("tinygrad_pt_1k",) if any(
+        "tinygrad_pt_1k" in r for r in steps.values()) else ())
     panels = [(f"ops, forward + backward ({device})", ops, torch_ops, ("tinygrad_pt",
-               "reference")), (f"training steps ({device})", steps, torch_steps,
-                               ("tinygrad_pt",))]
+               "reference")), (f"training steps ({device})", steps, torch_steps, step_impls)]
     panels = [p for p in panels if p[1]]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
-    colors = {"tinygrad_pt": "tab:blue", "reference": "tab:gray", "torch": "tab:orange"}
+    colors = {"tinygrad_pt": "tab:blue", "tinygrad_pt_1k": "tab:cyan", "reference": "tab:gray",
+              "torch": "tab:orange"}
+    labels = {"tinygrad_pt_1k": "tinygrad_pt, 1 kernel thread"}
     for ax, (title, ours, theirs, impls) in zip(axes[0], panels):
         names = list(ours)
         series = [(impl, [ours[n][impl]["median"] * 1e3 for n in names]) for impl in impls]
@@ -248,7 +302,7 @@ def plot(path, device, ops, torch_ops, steps, torch_steps) -> str:
         height = 0.8 / len(series)
         for j, (impl, values) in enumerate(series):
             ax.barh([i + j * height for i in range(len(names))], values, height=height,
-                    label=impl, color=colors[impl])
+                    label=labels.get(impl, impl), color=colors[impl])
         ax.set_yticks([i + height * (len(series) - 1) / 2 for i in range(len(names))])
         ax.set_yticklabels(names)
         ax.invert_yaxis()
@@ -318,6 +372,8 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
         text, rows = steps_table(results["steps"], results["torch_steps"])
         sections.append(("Training steps, float32", text))
         csv_rows += rows
+        if any("tinygrad_pt_1k" in res for res in results["steps"].values()):
+            sections[-1] = (sections[-1][0], sections[-1][1] + "\n\n" + ONE_THREAD_NOTE)
         if "overhead" in results:
             sections.append(("Where a GPT step's time goes (tinygrad_pt)",
                              overhead_text(results["overhead"])))
