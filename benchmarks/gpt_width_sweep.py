@@ -6,7 +6,9 @@
 
 The small GPT of the model issue (4 layers, T=128, batch 16, byte vocabulary) at widths 64..768
 (head size 32), one training step (forward, backward, clip, AdamW) timed as `tinygrad-pt bench`
-times steps: fixed batches, median after warm-up, CUDA events on the GPU. Each device writes its
+times steps: fixed batches, median after warm-up, CUDA events on the GPU. On the CPU NumPy's
+BLAS uses every core and the Numba kernels one thread (the faster setting for whole steps on a
+small machine: see tinygrad_pt/bench/suite.py, one_kernel_thread). Each device writes its
 own CSV, so the two halves can come from different sessions/machines; the plot draws what exists
 and says in its title which device is missing.
 """
@@ -89,6 +91,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.device:
         set_threads(os.cpu_count())
+        if args.device == "cpu":  # the faster setting for whole steps (bench/suite.py
+            import numba          # one_kernel_thread): BLAS on every core, kernels on one
+            numba.set_num_threads(1)
         info = machine_info()
         rows = sweep(args.device, args.widths, args.repeat)
         path = os.path.join(RESULTS, f"gpt_width_{args.device}.csv")

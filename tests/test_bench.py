@@ -14,7 +14,7 @@ import pytest
 
 from tinygrad_pt.bench import timing
 from tinygrad_pt.bench.steps import STEP_CASES, build_recipe, step_cases
-from tinygrad_pt.bench.suite import gpt_overhead, run_bench
+from tinygrad_pt.bench.suite import OVERHEAD_META, gpt_overhead, run_bench
 from tinygrad_pt.cli import main
 
 
@@ -70,8 +70,10 @@ def test_run_bench_writes_markdown_csv_and_png(tmp_path):
 
 def test_gpt_overhead_parts_add_up_to_the_step():
     ov = gpt_overhead("cpu", steps=2)
-    parts = [v for k, v in ov.items() if k not in ("wall", "profile", "steps", "size")]
-    assert all(v >= 0 for v in parts) and ov["forward ops"] > 0 and ov["backward ops"] > 0
+    parts = [v for k, v in ov.items() if k not in OVERHEAD_META]
+    assert len(parts) == 5 and all(v >= 0 for v in parts)
+    assert ov["forward ops"] > 0 and ov["backward ops"] > 0 and ov["optimizer (clip + AdamW)"] > 0
+    assert sum(parts) == pytest.approx(ov["profiled"], rel=1e-9) or sum(parts) > ov["profiled"]
     assert "Attention" in ov["profile"].stats and "Linear" in ov["profile"].stats
 
 
