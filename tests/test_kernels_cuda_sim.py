@@ -18,18 +18,15 @@ widened exactly); the kernel's result, in the input's dtype, must satisfy
 the absolute error (1 for probabilities, max |x| for log-probabilities). NaN must match NaN and
 infinities must match exactly.
 """
-import os
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tinygrad_pt.backend import cuda_available
 
-SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-if not SIMULATOR and not cuda_available():
-    pytest.skip("the CUDA kernels need a GPU with CuPy, or Numba's simulator: run with "
-                "NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
+from cuda_sim import SIMULATOR, skip_unless_cuda_or_simulator, to_device, to_host  # noqa: E402,F401
+
+skip_unless_cuda_or_simulator()
 
 from tinygrad_pt.kernels import reference as R  # noqa: E402
 from tinygrad_pt.kernels.cuda import cross_entropy as cu_ce  # noqa: E402
@@ -41,18 +38,6 @@ DTYPES = (np.float32, np.float64)
 ROWS = st.integers(1, 4)
 COLS = st.sampled_from([1, 3, 33, 65])
 FEW = settings(max_examples=10, deadline=None)
-
-
-def to_device(a):
-    """NumPy under the simulator; CuPy on a GPU."""
-    if SIMULATOR or a is None:
-        return a
-    import cupy  # noqa: PLC0415 (GPU only)
-    return cupy.asarray(a)
-
-
-def to_host(a):
-    return a if a is None or isinstance(a, np.ndarray) else a.get()
 
 
 def assert_close(got, want, dtype, scale=1.0, what=""):

@@ -24,18 +24,15 @@ scale * |dS| @ |k| for dq, ...): what it was summed from, not what is left after
 The floor covers probabilities that underflow in float32. NaN and Inf never pass.
 """
 import math
-import os
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tinygrad_pt.backend import cuda_available
 
-SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-if not SIMULATOR and not cuda_available():
-    pytest.skip("the CUDA kernels need a GPU with CuPy, or Numba's simulator: run with "
-                "NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
+from cuda_sim import SIMULATOR, skip_unless_cuda_or_simulator, to_device, to_host  # noqa: E402,F401
+
+skip_unless_cuda_or_simulator()
 
 from kernel_asserts import assert_close  # noqa: E402
 from tinygrad_pt.kernels import reference as R  # noqa: E402
@@ -46,18 +43,6 @@ DTYPES = (np.float32, np.float64)
 LEADS = st.sampled_from([(), (1,), (2,), (1, 2)])  # batch*head 1 or 2
 LENGTHS = st.sampled_from([1, 3, 5, 9])
 HEAD_DIMS = st.sampled_from([1, 4, 8])
-
-
-def to_device(a):
-    """NumPy under the simulator; CuPy on a GPU."""
-    if SIMULATOR or a is None:
-        return a
-    import cupy  # noqa: PLC0415 (GPU only)
-    return cupy.asarray(a)
-
-
-def to_host(a):
-    return a if a is None or isinstance(a, np.ndarray) else a.get()
 
 
 def reference_and_tolerances(q, k, v, dout, causal, scale, dtype):

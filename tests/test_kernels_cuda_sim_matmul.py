@@ -14,19 +14,16 @@ widened exactly). Each element of a product sums k terms in the operands' dtype,
 error is bounded by about k * eps * (|a| @ |b|); the tolerance is TOL * eps(dtype) * k * (|a| @ |b|)
 + tiny with TOL = 2, as tests/test_kernels_cpu_matmul.py. NaN never passes.
 """
-import os
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from kernel_asserts import assert_close
-from tinygrad_pt.backend import cuda_available
 
-SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-if not SIMULATOR and not cuda_available():
-    pytest.skip("the CUDA kernels need a GPU with CuPy, or Numba's simulator: run with "
-                "NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
+from cuda_sim import SIMULATOR, skip_unless_cuda_or_simulator, to_device, to_host  # noqa: E402,F401
+
+skip_unless_cuda_or_simulator()
 
 from tinygrad_pt.kernels import reference as R  # noqa: E402
 from tinygrad_pt.kernels.cuda import matmul as cu_matmul  # noqa: E402
@@ -35,18 +32,6 @@ TOL = 2.0
 DTYPES = (np.float32, np.float64)
 SIZES = st.integers(1, 9)
 FEW = settings(max_examples=12, deadline=None)
-
-
-def to_device(a):
-    """NumPy under the simulator; CuPy on a GPU."""
-    if SIMULATOR or a is None:
-        return a
-    import cupy  # noqa: PLC0415 (GPU only)
-    return cupy.asarray(a)
-
-
-def to_host(a):
-    return a if a is None or isinstance(a, np.ndarray) else a.get()
 
 
 def want_and_tol(a, b, dtype):

@@ -20,19 +20,16 @@ the feature size d and 1 / temperature (the error of a similarity, amplified by 
 passes.
 """
 import math
-import os
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from kernel_asserts import assert_close
-from tinygrad_pt.backend import cuda_available
 
-SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-if not SIMULATOR and not cuda_available():
-    pytest.skip("the CUDA kernels need a GPU with CuPy, or Numba's simulator: run with "
-                "NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
+from cuda_sim import SIMULATOR, skip_unless_cuda_or_simulator, to_device, to_host  # noqa: E402,F401
+
+skip_unless_cuda_or_simulator()
 
 from tinygrad_pt.kernels import reference as R  # noqa: E402
 from tinygrad_pt.kernels.cuda import adamw as cu_adamw  # noqa: E402
@@ -44,18 +41,6 @@ DTYPES = (np.float32, np.float64)
 # 0-d, one element, below one block, above the simulator's grid of 32 threads (several shapes)
 SHAPES = st.sampled_from([(), (1,), (5,), (33,), (2, 3, 7), (70,)])
 FEW = settings(max_examples=10, deadline=None)
-
-
-def to_device(a):
-    """NumPy under the simulator; CuPy on a GPU."""
-    if SIMULATOR or a is None:
-        return a
-    import cupy  # noqa: PLC0415 (GPU only)
-    return cupy.asarray(a)
-
-
-def to_host(a):
-    return a if a is None or isinstance(a, np.ndarray) else a.get()
 
 
 def assert_ulps(got, want, dtype, scale=1.0, what=""):
