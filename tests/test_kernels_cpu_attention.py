@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kernel_asserts import assert_close
+from kernel_asserts import assert_close, attention_reference_and_tolerances
 from tinygrad_pt.kernels import reference as R
 from tinygrad_pt.kernels.cpu import attention as A
 
@@ -34,39 +34,11 @@ dtypes = st.sampled_from([np.float32, np.float64])
 leads = st.sampled_from([(), (1,), (2,), (2, 3)])
 
 
-def reference_and_tolerances(q, k, v, dout, causal, scale, dtype):
-    """The float64 reference outputs and gradients, each with its elementwise tolerance."""
-    q, k, v, dout = (x.astype(np.float64) for x in (q, k, v, dout))
-    out, lse = R.attention_fwd(q, k, v, causal, scale)
-    dq, dk, dv = R.attention_bwd(dout, q, k, v, out, lse, causal, scale)
-    # Magnitudes, from absolute values (T x T arrays: fine at test sizes).
-    s_abs = scale * (np.abs(q) @ np.abs(k).swapaxes(-1, -2))
-    s = scale * (q @ k.swapaxes(-1, -2))
-    if causal:
-        keep = np.arange(k.shape[-2])[None, :] <= np.arange(q.shape[-2])[:, None]
-        s_abs, s = s_abs * keep, np.where(keep, s, -np.inf)
-    p = np.exp(s - lse[..., None])
-    ds_abs = p * (np.abs(dout) @ np.abs(v).swapaxes(-1, -2)
-                  + (np.abs(dout) * np.abs(out)).sum(-1, keepdims=True))
-    info = np.finfo(dtype)
-    growth = C * info.eps * (1.0 + s_abs.max())
-    # Probabilities below the dtype's smallest normal number flush towards 0: a floor for that.
-    big = 1.0 + max(np.abs(x).max() for x in (q, k, v, dout))
-    floor = C * info.tiny * big ** 3 * max(q.shape[-2], k.shape[-2], 1)
-    return {
-        "out": (out, growth * (p @ np.abs(v)) + floor),
-        "lse": (lse, C * info.eps * (1.0 + s_abs.max(-1) + np.abs(lse))),
-        "dq": (dq, growth * scale * (ds_abs @ np.abs(k)) + floor),
-        "dk": (dk, growth * scale * (ds_abs.swapaxes(-1, -2) @ np.abs(q)) + floor),
-        "dv": (dv, growth * (p.swapaxes(-1, -2) @ np.abs(dout)) + floor),
-    }
-
-
 def check_against_reference(q, k, v, causal, scale, dtype, rng):
     out, lse = A.attention_fwd(q, k, v, causal, scale)
     dout = rng.standard_normal(out.shape).astype(dtype)
     dq, dk, dv = A.attention_bwd(dout, q, k, v, out, lse, causal, scale)
-    want = reference_and_tolerances(q, k, v, dout, causal, scale, dtype)
+    want = attention_reference_and_tolerances(q, k, v, dout, causal, scale, dtype, C)
     for name, got in (("out", out), ("lse", lse), ("dq", dq), ("dk", dk), ("dv", dv)):
         assert_close(name, got, *want[name], dtype)
         assert np.isfinite(got).all(), f"{name} has NaN or Inf"

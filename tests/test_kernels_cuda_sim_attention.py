@@ -34,8 +34,7 @@ from cuda_sim import SIMULATOR, skip_unless_cuda_or_simulator, to_device, to_hos
 
 skip_unless_cuda_or_simulator()
 
-from kernel_asserts import assert_close  # noqa: E402
-from tinygrad_pt.kernels import reference as R  # noqa: E402
+from kernel_asserts import assert_close, attention_reference_and_tolerances  # noqa: E402
 from tinygrad_pt.kernels.cuda import attention as cu_attn  # noqa: E402
 
 TOL = 16
@@ -43,32 +42,6 @@ DTYPES = (np.float32, np.float64)
 LEADS = st.sampled_from([(), (1,), (2,), (1, 2)])  # batch*head 1 or 2
 LENGTHS = st.sampled_from([1, 3, 5, 9])
 HEAD_DIMS = st.sampled_from([1, 4, 8])
-
-
-def reference_and_tolerances(q, k, v, dout, causal, scale, dtype):
-    """{name: (float64 reference, elementwise tolerance)} for out, lse, dq, dk, dv."""
-    q, k, v, dout = (x.astype(np.float64) for x in (q, k, v, dout))
-    out, lse = R.attention_fwd(q, k, v, causal, scale)
-    dq, dk, dv = R.attention_bwd(dout, q, k, v, out, lse, causal, scale)
-    s_abs = scale * (np.abs(q) @ np.abs(k).swapaxes(-1, -2))  # bounds |S| elementwise
-    s = scale * (q @ k.swapaxes(-1, -2))
-    if causal:
-        keep = np.arange(k.shape[-2])[None, :] <= np.arange(q.shape[-2])[:, None]
-        s_abs, s = s_abs * keep, np.where(keep, s, -np.inf)
-    p = np.exp(s - lse[..., None])
-    ds_abs = p * (np.abs(dout) @ np.abs(v).swapaxes(-1, -2)
-                  + (np.abs(dout) * np.abs(out)).sum(-1, keepdims=True))
-    info = np.finfo(dtype)
-    growth = TOL * info.eps * (1.0 + s_abs.max())
-    big = 1.0 + max(np.abs(x).max() for x in (q, k, v, dout))
-    floor = TOL * info.tiny * big ** 3 * max(q.shape[-2], k.shape[-2])
-    return {
-        "out": (out, growth * (p @ np.abs(v)) + floor),
-        "lse": (lse, TOL * info.eps * (1.0 + s_abs.max(-1) + np.abs(lse))),
-        "dq": (dq, growth * scale * (ds_abs @ np.abs(k)) + floor),
-        "dk": (dk, growth * scale * (ds_abs.swapaxes(-1, -2) @ np.abs(q)) + floor),
-        "dv": (dv, growth * (p.swapaxes(-1, -2) @ np.abs(dout)) + floor),
-    }
 
 
 def check_against_reference(q, k, v, causal, scale, rng):
@@ -80,7 +53,7 @@ def check_against_reference(q, k, v, causal, scale, rng):
     dout = rng.standard_normal(out.shape).astype(dtype)
     grads = cu_attn.attention_bwd(*(to_device(x) for x in (dout, q, k, v, out, lse)), causal,
                                   scale)
-    want = reference_and_tolerances(q, k, v, dout, causal, scale, dtype)
+    want = attention_reference_and_tolerances(q, k, v, dout, causal, scale, dtype, TOL)
     got = dict(zip(("out", "lse", "dq", "dk", "dv"), (out, lse) + tuple(map(to_host, grads))))
     for name, value in got.items():
         assert np.isfinite(value).all(), f"{name} has NaN or Inf"

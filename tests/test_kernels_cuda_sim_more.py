@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kernel_asserts import assert_close
+from kernel_asserts import assert_close, nt_xent_dz_magnitude
 
 from cuda_sim import SIMULATOR, skip_unless_cuda_or_simulator, to_device, to_host  # noqa: E402,F401
 
@@ -233,15 +233,9 @@ def nt_xent_tolerances(u, norms, probs, dloss, tau, dtype):
     of m and d terms (float64 ones for a float64 dtype): C * eps * (m + d) times its formula
     taken on absolute values."""
     m, d = u.shape
-    n = m // 2
     info = np.finfo(dtype)
     growth = C * info.eps * (1.0 + d / tau)
-    onehot = np.zeros((m, m))
-    onehot[np.arange(m), (np.arange(m) + n) % m] = 1.0
-    ds_abs = abs(dloss) / m * (probs + onehot)
-    du_abs = (ds_abs + ds_abs.T) @ np.abs(u) / tau
-    radial_abs = np.abs(u) * (np.abs(u) * du_abs).sum(-1, keepdims=True)
-    dz_abs = (du_abs + radial_abs) / norms[:, None]
+    dz_abs = nt_xent_dz_magnitude(u, norms, probs, dloss, tau)
     return {
         "loss": growth * (1.0 + 1.0 / tau + math.log(m)),
         "u": C * info.eps * d * (np.abs(u) + info.tiny),

@@ -135,15 +135,10 @@ def gpt_overhead(device, steps: int = 5) -> dict:
     batches = [recipe.draw_batch() for _ in range(4)]
     step = cycling(recipe.step_on, batches)
     clock = device_clock(device)
+    measure = lambda: _gpt_overhead(recipe, step, clock, device, steps)  # noqa: E731
     if device == "cpu":  # the faster setting on small machines (see one_kernel_thread)
-        import numba
-        saved = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
-            return _gpt_overhead(recipe, step, clock, device, steps)
-        finally:
-            numba.set_num_threads(saved)
-    return _gpt_overhead(recipe, step, clock, device, steps)
+        measure = one_kernel_thread(measure)
+    return measure()
 
 
 def _gpt_overhead(recipe, step, clock, device, steps) -> dict:
