@@ -1,6 +1,7 @@
 """Bad input to the core raises a clear error: the op, what it got, what it expected."""
 import importlib.util
 
+import re
 import numpy as np
 import pytest
 
@@ -250,6 +251,15 @@ def test_conversion_errors():
         tg.tensor("abc")
     with pytest.raises(TypeError, match="tensor: expected numbers, got list holding object values"):
         tg.tensor([1.0, None])
+    # ndarrays of non-numbers are refused by dtype name too (they used to be accepted as they were)
+    with pytest.raises(TypeError, match="tensor: expected numbers, got ndarray holding <U1 values"):
+        tg.tensor(np.array(["a", "b"]))
+    with pytest.raises(TypeError, match=re.escape("got ndarray holding |S1 values")):
+        tg.tensor(np.array([b"a"]), dtype="float32")
+    for bad in (np.array([1 + 2j]), np.array(["2026-01-01"], dtype="datetime64[D]"),
+                np.array([1, None], dtype=object)):
+        with pytest.raises(TypeError, match=re.escape(f"holding {bad.dtype} values")):
+            tg.Tensor(bad)
     with pytest.raises(TypeError, match="unknown dtype 'float99'"):
         tg.tensor([1.0], dtype="float99")
     with pytest.raises(ValueError, match=r"item: only a tensor with one element can be converted to a "

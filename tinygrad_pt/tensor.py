@@ -19,6 +19,17 @@ from .backend import (FLOAT_DTYPES, array_module, canonical_device, default_floa
                       is_cupy_array, resolve_dtype, to_device, xp_for)
 
 
+# bool, signed and unsigned integers, floats: the dtypes the ops are written for. Strings, bytes,
+# objects, datetimes and complex numbers are refused by name rather than failing deep in an op.
+_NUMERIC_KINDS = "biuf"
+
+
+def _require_numeric(arr, data):
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"tensor: expected numbers, got {type(data).__name__} holding {arr.dtype} "
+                        f"values (a bool, integer or floating dtype is needed)")
+
+
 def as_array(data, dtype=None, device=None):
     """Turn tensor-like input into a raw array following the dtype contract.
 
@@ -37,11 +48,9 @@ def as_array(data, dtype=None, device=None):
             arr = np.asarray(data)
         except (ValueError, TypeError) as e:
             raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__}: {e}") from e
-        if arr.dtype == object or arr.dtype.kind in "USV":
-            raise TypeError(f"tensor: expected numbers, got {type(data).__name__} "
-                            f"holding {arr.dtype} values")
         if arr.dtype.kind == "f" and dtype is None:
             arr = arr.astype(default_float)  # Python floats: float32, not NumPy's float64
+    _require_numeric(arr, data)  # ndarrays too: a str/bytes/object/datetime array is no tensor
     if device is not None:
         arr = to_device(arr, canonical_device(device))
     if dtype is not None and arr.dtype != dtype:
