@@ -1,7 +1,7 @@
 """Bad input to the core raises a clear error: the op, what it got, what it expected."""
 import importlib.util
-
 import re
+
 import numpy as np
 import pytest
 
