@@ -413,6 +413,54 @@ def test_bad_backward_of_custom_op_is_named():
         WrongShape.apply(x).sum().backward()
 
 
+def test_a_backward_in_a_third_dtype_is_an_error_not_a_cast():
+    # float32 in, float32 out, float16 gradient: no promotion explains it, so the op is at fault.
+    class WrongDtype(Function):
+        def forward(self, a):
+            return a * 2
+
+        def backward(self, grad):
+            return (grad * 2).astype(np.float16)
+
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"WrongDtype.backward: gradient 0 has dtype float16, but "
+                                           r"input 0 has dtype float32 \(and the output float32\)"):
+        WrongDtype.apply(x).sum().backward()
+
+
+def test_a_promoted_input_gets_its_gradient_in_its_own_dtype():
+    a = tg.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    b = tg.tensor(np.array([3.0, 4.0], np.float64), requires_grad=True)
+    y = a * b
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    np.testing.assert_array_equal(a.grad.numpy(), [3.0, 4.0])
+
+
+def test_a_hook_that_changes_the_dtype_is_refused():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: tg.tensor(g.numpy().astype(np.float64)))
+    with pytest.raises(RuntimeError, match=r"hook returned a gradient of dtype float64, expected "
+                                           r"float32"):
+        (x * 2).sum().backward()
+
+
+def test_assigning_a_mismatched_grad_is_refused():
+    p = tg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"grad: assigned a gradient of dtype float64, but the "
+                                           r"tensor has dtype float32"):
+        p.grad = tg.tensor(np.ones(2))
+    with pytest.raises(RuntimeError, match=r"grad: assigned a gradient of shape \(3,\), but the "
+                                           r"tensor has shape \(2,\)"):
+        p.grad = tg.ones(3)
+    with pytest.raises(TypeError, match=r"grad: expected a Tensor or None, got ndarray"):
+        p.grad = np.ones(2, np.float32)
+    p.grad = tg.ones(2)
+    p.grad = None
+    assert p.grad is None
+
+
 # ----------------------------------------------------------------------------------------------------
 # Anomaly mode
 

@@ -520,3 +520,12 @@ def test_adamw_uses_a_fused_kernel_when_the_registry_offers_one(monkeypatch):
     got, _ = run_tg(lambda ps: AdamW(ps, lr=0.01, weight_decay=0.1), values, grads)
     assert calls == [1, 1, 1, 2, 2, 2, 3, 3, 3]
     assert_all_close(got, numpy_adam(values, grads, 0.01, (0.9, 0.999), 1e-8, 0.1, decoupled=True))
+
+
+def test_step_refuses_a_gradient_whose_array_was_replaced_by_another_dtype():
+    p = tg.tensor([1.0, 2.0], requires_grad=True)
+    p.grad = tg.ones(2)
+    p.grad.data = np.ones(2)  # float64 behind the setter's back
+    with pytest.raises(RuntimeError, match=r"SGD.step: a parameter of shape \(2,\) and dtype float32 "
+                                           r"has a gradient of shape \(2,\) and dtype float64"):
+        SGD([p], lr=0.1).step()

@@ -345,6 +345,9 @@ def _hook_result(new, g):
         got = f"shape {tuple(data.shape)}" if hasattr(data, "shape") else type(data).__name__
         raise RuntimeError(f"register_hook: a hook returned a gradient of {got}, expected a "
                            f"Tensor of shape {tuple(g.shape)} (or None to keep the gradient)")
+    if data.dtype != g.dtype:  # refused, not cast: the hook's arithmetic changed the dtype
+        raise RuntimeError(f"register_hook: a hook returned a gradient of dtype {data.dtype}, "
+                           f"expected {g.dtype} (the gradient's dtype)")
     return data
 
 
@@ -363,7 +366,13 @@ def _propagate(fn, g, grads):
             raise RuntimeError(f"{fn.name}.backward: gradient {i} has shape {tuple(gi.shape)}, "
                                f"but input {i} has shape {tuple(inp.data.shape)}")
         if gi.dtype != inp.data.dtype:
-            gi = gi.astype(inp.data.dtype)  # gradients take their input's dtype (mixed-dtype ops)
+            if gi.dtype != g.dtype:  # neither the input's dtype nor the output's: a bug in the op
+                raise RuntimeError(f"{fn.name}.backward: gradient {i} has dtype {gi.dtype}, but "
+                                   f"input {i} has dtype {inp.data.dtype} (and the output "
+                                   f"{g.dtype})")
+            # The input was promoted to the output's dtype (float32 + float64 -> float64): the
+            # gradient of that implicit cast is the cast back, as for an explicit .to(dtype).
+            gi = gi.astype(inp.data.dtype)
         if _anomaly_enabled and not _all_finite(gi) and _all_finite(g):
             raise _anomaly("backward", fn, [a.data for a in fn.inputs],
                            f"produced NaN/Inf in the gradient of input {i} from a finite "

@@ -76,7 +76,7 @@ class Tensor:
         self.data = as_array(data, dtype=dtype, device=device)
         if isinstance(data, Tensor) and self.data is data.data:
             self.data = self.data.copy()  # Tensor(t) is a new leaf, never a view of t's storage
-        self.grad = None
+        self._grad = None
         self._ctx = None
         self._hooks = {}
         self._retains_grad = False
@@ -87,12 +87,32 @@ class Tensor:
     def _make(cls, data, requires_grad: bool = False):
         """Wrap a raw array with no checks: the fast path used by Function.apply."""
         t = cls.__new__(cls)
-        t.data, t.grad, t._ctx, t._hooks = data, None, None, {}
+        t.data, t._grad, t._ctx, t._hooks = data, None, None, {}
         t._retains_grad, t._requires_grad = False, requires_grad
         return t
 
     # ------------------------------------------------------------------------------------------------
     # Attributes
+
+    @property
+    def grad(self):
+        """The gradient (a Tensor of this tensor's shape, dtype and device), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        # As PyTorch: a gradient that does not match is refused, never cast or broadcast, so an
+        # optimizer step cannot silently run in another dtype or on another device.
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad: expected a Tensor or None, got {type(value).__name__}")
+            for what, got, want in (("shape", value.shape, self.shape),
+                                    ("dtype", value.dtype, self.dtype),
+                                    ("device", value.device, self.device)):
+                if got != want:
+                    raise RuntimeError(f"grad: assigned a gradient of {what} {got}, but the tensor "
+                                       f"has {what} {want}")
+        self._grad = value
 
     @property
     def requires_grad(self) -> bool:
@@ -223,9 +243,9 @@ class Tensor:
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
-        `gradient` is the upstream gradient (same shape as self); it may be omitted only for a
-        tensor with one element. The graph's saved arrays are freed afterwards unless
-        `retain_graph` is True.
+        `gradient` is the upstream gradient (same shape as self, converted to its dtype); it may
+        be omitted only for a tensor with one element. The graph's saved arrays are freed
+        afterwards unless `retain_graph` is True.
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn; "
@@ -237,6 +257,8 @@ class Tensor:
                                    f"element, got shape {self.shape}; pass gradient= of that shape")
             g = array_module(self.data).ones_like(self.data)
         else:
+            # Converted as tg.tensor(gradient, dtype=self.dtype) would be, which is what PyTorch
+            # does with grad_tensors too: `y.backward(np.ones(y.shape))` is the NumPy idiom.
             g = as_array(gradient, dtype=self.dtype)
             if device_of(g) != self.device:
                 raise RuntimeError(f"backward: gradient is on {device_of(g)} but the tensor is on "
@@ -247,14 +269,15 @@ class Tensor:
         run_backward(self, g, retain_graph=retain_graph)
 
     def _accumulate_grad(self, g):
-        if g.dtype != self.data.dtype:
-            g = g.astype(self.data.dtype)
-        if self.grad is None:
+        if g.dtype != self.data.dtype:  # the engine checks every gradient before it gets here
+            raise RuntimeError(f"backward: a gradient of dtype {g.dtype} reached a tensor of dtype "
+                               f"{self.dtype}; this is a bug in tinygrad_pt, please report it")
+        if self._grad is None:
             # Own the array: the same gradient array may have been handed to several inputs
             # (x + x), and optimizers and clipping may later update .grad in place.
-            self.grad = Tensor._make(g.copy())
+            self._grad = Tensor._make(g.copy())
         else:
-            self.grad = Tensor._make(self.grad.data + g)
+            self._grad = Tensor._make(self._grad.data + g)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep theirs)."""

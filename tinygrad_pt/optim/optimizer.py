@@ -115,8 +115,12 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 grad = p.grad.data
-                if grad.dtype != p.data.dtype:
-                    grad = grad.astype(p.data.dtype)
+                if grad.dtype != p.data.dtype or grad.shape != p.data.shape:
+                    # .grad's setter refuses such a gradient; this catches p.grad.data replaced
+                    raise RuntimeError(
+                        f"{type(self).__name__}.step: a parameter of shape {p.shape} and dtype "
+                        f"{p.dtype} has a gradient of shape {tuple(grad.shape)} and dtype "
+                        f"{grad.dtype}; gradients are never cast or broadcast")
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {}
