@@ -214,6 +214,10 @@ class Function:
         result = _Tensor._make(out, requires_grad=record)
         if record:
             fn.inputs = inputs
+            # The inputs' versions now, and the output's cell: backward compares them (see
+            # _check_versions). A tensor never written in place has no cell and reads as 0.
+            fn.input_versions = tuple(0 if t._vc is None else t._vc.value for t in inputs)
+            fn.output_version = result._version_cell()
             result._ctx = fn
         return result
 
@@ -334,6 +338,7 @@ def _run_backward(root, grad, retain_graph):
             raise RuntimeError(
                 f"backward through {getattr(fn, 'released_name', fn.name)} a second time: its saved "
                 "arrays were freed by the first backward; pass retain_graph=True to the first call")
+        _check_versions(fn, t)
         _propagate(fn, g, grads)
         if not retain_graph:
             fn.release()
@@ -349,6 +354,36 @@ def _hook_result(new, g):
         raise RuntimeError(f"register_hook: a hook returned a gradient of dtype {data.dtype}, "
                            f"expected {g.dtype} (the gradient's dtype)")
     return data
+
+
+def _holds(fn, arr) -> bool:
+    """Whether `fn` saved `arr` (or a view of its storage) for its backward."""
+    base = arr if getattr(arr, "base", None) is None else arr.base
+    for v in fn.__dict__.values():
+        for a in (v if isinstance(v, (tuple, list)) else (v,)):
+            if a is arr or (getattr(a, "base", None) is not None and a.base is base):
+                return True
+    return False
+
+
+def _check_versions(fn, output):
+    """Refuse a backward whose saved arrays were written in place since the forward.
+
+    Cheap when nothing was written (a comparison of small ints); only on a changed version does it
+    look for whether the op actually saved that array (Add saves nothing, and may go on).
+    """
+    versions = [(f"input {i}", t, saved)
+                for i, (t, saved) in enumerate(zip(fn.inputs, fn.input_versions))
+                if (0 if t._vc is None else t._vc.value) != saved]
+    if fn.output_version.value != 0:
+        versions.append(("output", output, 0))
+    for what, t, saved in versions:
+        if _holds(fn, t.data):
+            raise RuntimeError(
+                f"backward through {fn.name}: its {what} ({tuple(t.shape)} {t.dtype}) was modified "
+                f"by an in-place operation after the forward (now at version {t._version}, saved "
+                f"at version {saved}), so the gradient would use the new values; run the forward "
+                "again after the change, or change a copy (.clone()) instead")
 
 
 def _propagate(fn, g, grads):

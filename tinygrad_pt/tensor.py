@@ -58,6 +58,18 @@ def as_array(data, dtype=None, device=None):
     return arr
 
 
+class _Version:
+    """How many times a tensor's storage was written in place (PyTorch's version counter).
+
+    One cell is shared by a tensor and the tensors that share its storage through ``detach()``, so
+    a write through either is seen by the graph that saved the other (autograd.py checks it).
+    """
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
 class Tensor:
     """An n-dimensional array that can record the ops applied to it and differentiate them.
 
@@ -79,6 +91,7 @@ class Tensor:
         self._grad = None
         self._ctx = None
         self._hooks = {}
+        self._vc = None  # the _Version cell, made on first need
         self._retains_grad = False
         self._requires_grad = False
         self.requires_grad = requires_grad
@@ -87,7 +100,7 @@ class Tensor:
     def _make(cls, data, requires_grad: bool = False):
         """Wrap a raw array with no checks: the fast path used by Function.apply."""
         t = cls.__new__(cls)
-        t.data, t._grad, t._ctx, t._hooks = data, None, None, {}
+        t.data, t._grad, t._ctx, t._hooks, t._vc = data, None, None, {}, None
         t._retains_grad, t._requires_grad = False, requires_grad
         return t
 
@@ -204,8 +217,32 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
-        """The same data (shared, not copied) as a new leaf that does not require grad."""
-        return Tensor._make(self.data)
+        """The same data (shared, not copied) as a new leaf that does not require grad.
+
+        The two share one version counter too: an in-place write through either is caught by a
+        backward that needs the old values."""
+        out = Tensor._make(self.data)
+        out._vc = self._version_cell()
+        return out
+
+    # ------------------------------------------------------------------------------------------------
+    # In-place writes
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's storage has had (as PyTorch's ``_version``)."""
+        return 0 if self._vc is None else self._vc.value
+
+    def _version_cell(self) -> _Version:
+        if self._vc is None:
+            self._vc = _Version()
+        return self._vc
+
+    def _bump_version(self) -> None:
+        """Record an in-place write of the storage. Everything in the framework that writes a
+        tensor's data in place (optimizer steps, load_state_dict, nn.init, in-place ops) calls
+        this, so that a graph that saved the old values refuses to run backward on the new ones."""
+        self._version_cell().value += 1
 
     def to(self, *args, device=None, dtype=None) -> "Tensor":
         """``x.to("cuda")``, ``x.to(np.float64)``, ``x.to(device=..., dtype=...)``.

@@ -32,6 +32,7 @@ def _fill(tensor: Tensor, values) -> Tensor:
     """Write host `values` into the tensor's data, in its dtype and on its device."""
     with no_grad():
         tensor.data[...] = to_device(np.asarray(values).astype(tensor.dtype), tensor.device)
+        tensor._bump_version()
     return tensor
 
 

@@ -356,6 +356,7 @@ class Module:
                 target = own[key]
                 arr = to_device(arr, target.device)
                 target.data[...] = arr.astype(target.dtype, copy=False)
+                target._bump_version()
         return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------------------------------------

@@ -125,6 +125,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {}
                 self._update(p, grad, group, state)
+                p._bump_version()  # a graph built on the old weights must not backward any more
         return loss
 
     def _update(self, p: Tensor, grad, group: dict, state: dict) -> None:
