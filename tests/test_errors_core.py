@@ -273,3 +273,41 @@ def test_conversion_errors():
         tg.zeros(2, -1)
     with pytest.raises(ValueError, match="manual_seed: expected a non-negative integer seed, got -1"):
         tg.manual_seed(-1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Factories: bad arguments are named, not passed on to NumPy
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: tg.arange(0, 10, 0), ValueError, r"arange: step must be nonzero, got 0"),
+    (lambda: tg.arange(0, float("inf")), ValueError, r"arange: end must be finite, got inf"),
+    (lambda: tg.arange("3"), TypeError, r"arange: end must be a number, got '3' \(str\)"),
+    (lambda: tg.randint(5, 2, (3,)), ValueError,
+     r"randint: low must be less than high \(the range is \[low, high\)\), got low=5, high=2"),
+    (lambda: tg.randint(0.5, 2, (3,)), TypeError, r"randint: low must be an integer, got 0.5"),
+    (lambda: tg.eye(-1), ValueError, r"eye: n must be non-negative, got -1"),
+    (lambda: tg.eye(2, 1.5), TypeError, r"eye: m must be an integer, got 1.5"),
+    (lambda: tg.full((2,), "a"), TypeError, r"full: fill_value must be a number, got 'a' \(str\)"),
+])
+def test_factory_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Promotion: one rule (PyTorch's) for every op
+
+def test_integers_meeting_float32_give_float32_in_every_binary_op():
+    i = tg.tensor(np.array([[1, 2]]))
+    f = tg.tensor(np.array([[1.0], [2.0]], np.float32))
+    assert (i @ f).dtype == np.float32
+    assert (i * f).dtype == np.float32
+    assert (f @ i).dtype == np.float32
+
+
+def test_float_functions_of_integers_are_float32():
+    i = tg.tensor([1, 4])
+    for name in ("exp", "log", "sqrt", "sin", "cos"):
+        assert getattr(i, name)().dtype == np.float32, name
+    np.testing.assert_allclose(i.sqrt().numpy(), [1.0, 2.0])
+    assert i.abs().dtype == np.int64  # abs keeps integers, as PyTorch

@@ -37,6 +37,15 @@ def _shape(shape) -> tuple:
     return tuple(int(n) for n in shape)
 
 
+def _number(op: str, name: str, value, integer: bool = False):
+    """`value` if it is a real number (an int, for integer=True), else a TypeError naming it."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds):
+        raise TypeError(f"{op}: {name} must be {'an integer' if integer else 'a number'}, got "
+                        f"{value!r} ({type(value).__name__})")
+    return value
+
+
 def _new(array, requires_grad):
     return Tensor._make(array).requires_grad_(requires_grad)
 
@@ -57,6 +66,8 @@ def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     xp = xp_for(canonical_device(device))
+    if not isinstance(fill_value, (bool, np.bool_)):
+        _number("full", "fill_value", fill_value)
     if dtype is None and isinstance(fill_value, (bool, int, np.integer)):
         dtype = np.bool_ if isinstance(fill_value, bool) else np.int64
     shape = _shape(shape if isinstance(shape, (tuple, list)) else (shape,))
@@ -75,6 +86,11 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
     """NumPy's arange: ints give int64, any float argument gives float32 (unless dtype=)."""
     if stop is None:
         start, stop = 0, start
+    for name, v in (("start", start), ("end", stop), ("step", step)):
+        if not np.isfinite(_number("arange", name, v)):
+            raise ValueError(f"arange: {name} must be finite, got {v}")
+    if step == 0:
+        raise ValueError("arange: step must be nonzero, got 0")
     if dtype is None:
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
         dtype = np.int64 if is_int else default_float
@@ -83,6 +99,9 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and _number("eye", name, v, integer=True) < 0:
+            raise ValueError(f"eye: {name} must be non-negative, got {v}")
     xp = xp_for(canonical_device(device))
     return _new(xp.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
@@ -104,6 +123,11 @@ def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def randint(low: int, high: int, shape, dtype=np.int64, device=None) -> Tensor:
     """Integers uniform in [low, high)."""
+    _number("randint", "low", low, integer=True)
+    _number("randint", "high", high, integer=True)
+    if low >= high:
+        raise ValueError(f"randint: low must be less than high (the range is [low, high)), got "
+                         f"low={low}, high={high}")
     device = canonical_device(device)
     shape = _shape(shape if isinstance(shape, (tuple, list)) else (shape,))
     return Tensor._make(rng(device).integers(low, high, size=shape).astype(resolve_dtype(dtype)))

@@ -16,6 +16,28 @@ __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs"
            "greater", "greater_equal"]
 
 
+def promote_pair(a: Tensor, b: Tensor):
+    """PyTorch's promotion of two operands: an integer or bool tensor meeting a floating one
+    becomes that float dtype (NumPy would make int64 with float32 into float64, a silent upcast);
+    two floats keep NumPy's rule (float32 with float64 gives float64). The one rule for every
+    binary op, matmul included."""
+    ka, kb = a.data.dtype.kind, b.data.dtype.kind
+    if ka != kb:
+        if ka in "biu" and kb == "f":
+            a = Tensor._make(a.data.astype(b.data.dtype))  # integers carry no gradient
+        elif kb in "biu" and ka == "f":
+            b = Tensor._make(b.data.astype(a.data.dtype))
+    return a, b
+
+
+def float_operand(x: Tensor) -> Tensor:
+    """x, or for an integer or bool tensor x in the default float dtype: exp, log, sqrt, sin and
+    cos of integers are floats, float32 as in PyTorch (NumPy would give float64)."""
+    if isinstance(x, Tensor) and x.data.dtype.kind in "biu":
+        return Tensor._make(x.data.astype(default_float))  # integers carry no gradient
+    return x
+
+
 def binary_operands(op: str, a, b):
     """Both operands as Tensors (scalars take the tensor's dtype), their shapes broadcastable.
 
@@ -29,12 +51,7 @@ def binary_operands(op: str, a, b):
     else:
         raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and "
                         f"{type(b).__name__}")
-    ka, kb = a.data.dtype.kind, b.data.dtype.kind
-    if ka != kb:
-        if ka in "biu" and kb == "f":
-            a = Tensor._make(a.data.astype(b.data.dtype))  # integers carry no gradient
-        elif kb in "biu" and ka == "f":
-            b = Tensor._make(b.data.astype(a.data.dtype))
+    a, b = promote_pair(a, b)
     if a.shape != b.shape and broadcast_shape(a.shape, b.shape) is None:
         raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
                          "(NumPy rules: trailing dimensions must match or be 1)")
@@ -258,15 +275,15 @@ class Cos(Function):
 
 
 def exp(x: Tensor) -> Tensor:
-    return Exp.apply(x)
+    return Exp.apply(float_operand(x))
 
 
 def log(x: Tensor) -> Tensor:
-    return Log.apply(x)
+    return Log.apply(float_operand(x))
 
 
 def sqrt(x: Tensor) -> Tensor:
-    return Sqrt.apply(x)
+    return Sqrt.apply(float_operand(x))
 
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001 (NumPy's name)
@@ -274,11 +291,11 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001 (NumPy's name)
 
 
 def sin(x: Tensor) -> Tensor:
-    return Sin.apply(x)
+    return Sin.apply(float_operand(x))
 
 
 def cos(x: Tensor) -> Tensor:
-    return Cos.apply(x)
+    return Cos.apply(float_operand(x))
 
 
 # ----------------------------------------------------------------------------------------------------

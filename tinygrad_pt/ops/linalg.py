@@ -7,6 +7,7 @@ import numpy as np
 from ..autograd import Function, broadcast_shape, unbroadcast
 from ..backend import array_module
 from ..tensor import Tensor, lift
+from .elementwise import promote_pair
 
 __all__ = ["matmul", "linear"]
 
@@ -60,6 +61,7 @@ def matmul(a, b) -> Tensor:
         a = lift(a, b)
     if not isinstance(b, Tensor):
         b = lift(b, a)
+    a, b = promote_pair(a, b)  # int @ float32 is float32, as int * float32
     sa, sb = a.shape, b.shape
     if len(sa) == 0 or len(sb) == 0:
         raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {sa} and {sb}")
