@@ -153,3 +153,66 @@ def test_cuda_tensors_are_saved_and_loaded_to_a_device(tmp_path):
     back = tg.load(tmp_path / "x.safetensors", device="cuda")
     assert back["x"].device == "cuda"
     np.testing.assert_array_equal(back["x"].numpy(), x.numpy())
+
+
+# ----------------------------------------------------------------------------------------------------
+# Files from elsewhere, and files that are not files
+
+def test_bfloat16_tensors_load_as_float32_exactly(tmp_path):
+    from hostile_files import bfloat16_bytes, safetensors_bytes
+    values = np.array([[1.0, -2.5], [3.140625, 0.0]], np.float32)  # exact in bfloat16
+    path = tmp_path / "hub.safetensors"
+    path.write_bytes(safetensors_bytes({
+        "w": ("BF16", (2, 2), bfloat16_bytes(values)),
+        "b": ("F32", (2,), np.array([0.5, 1.5], "<f4").tobytes())}))
+    with pytest.warns(UserWarning, match=r"1 bfloat16 tensor\(s\) in .*hub.safetensors.* were "
+                                         r"loaded as float32"):
+        out = tg.load(path)
+    assert out["w"].dtype == np.float32
+    np.testing.assert_array_equal(out["w"].numpy(), values)
+    np.testing.assert_array_equal(out["b"].numpy(), [0.5, 1.5])
+
+
+def test_fp8_tensors_are_refused_by_name(tmp_path):
+    from hostile_files import safetensors_bytes
+    path = tmp_path / "fp8.safetensors"
+    path.write_bytes(safetensors_bytes({"w": ("F8_E4M3", (4,), bytes(4))}))
+    with pytest.raises(ValueError, match=r"load: .*fp8.safetensors.* holds fp8 tensors \(w\); fp8 "
+                                         r"is not supported"):
+        tg.load(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "checkpoint.safetensors"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    with pytest.raises(ValueError, match=r"is a named pipe, not a regular file"):
+        tg.load(fifo)
+    with pytest.raises(ValueError, match=r"is a named pipe"):
+        tg.load_metadata(fifo) if hasattr(tg, "load_metadata") else serialization.load_metadata(fifo)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_a_symlink_to_a_device_is_refused(tmp_path):
+    link = tmp_path / "checkpoint.safetensors"
+    link.symlink_to("/dev/null")
+    with pytest.raises(ValueError, match=r"is a device, not a regular file"):
+        tg.load(link)
+
+
+def test_a_dead_writers_temporary_is_removed_by_the_next_save(tmp_path):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(done.stdout)  # that process has exited: its pid names no live writer
+    stale = tmp_path / f".ckpt.safetensors.{dead}.deadbeef.tmp"
+    stale.write_bytes(b"x" * 1000)
+    live = tmp_path / ".ckpt.safetensors.1.cafef00d.tmp"  # pid 1 is alive: not ours to remove
+    live.write_bytes(b"y")
+    other = tmp_path / f".other.safetensors.{dead}.deadbeef.tmp"  # another file's: left alone
+    other.write_bytes(b"z")
+    tg.save({"w": tg.ones(2)}, tmp_path / "ckpt.safetensors")
+    assert not stale.exists()
+    assert live.exists() and other.exists()
+    np.testing.assert_array_equal(tg.load(tmp_path / "ckpt.safetensors")["w"].numpy(), [1.0, 1.0])
