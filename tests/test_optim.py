@@ -529,3 +529,40 @@ def test_step_refuses_a_gradient_whose_array_was_replaced_by_another_dtype():
     with pytest.raises(RuntimeError, match=r"SGD.step: a parameter of shape \(2,\) and dtype float32 "
                                            r"has a gradient of shape \(2,\) and dtype float64"):
         SGD([p], lr=0.1).step()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tampered state dicts are refused before anything is replaced
+
+def _stepped_adam():
+    a, b = tg.tensor([1.0, 2.0], requires_grad=True), tg.tensor([3.0], requires_grad=True)
+    opt = Adam([a, b], lr=0.1)
+    a.grad, b.grad = tg.ones(2), tg.ones(1)
+    opt.step()
+    return opt
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda sd: sd.update({"state.0.step": tg.tensor(-3)}),
+     r"'state.0.step' must be one non-negative integer, got \[-3\]"),
+    (lambda sd: sd.update({"state.0.step": tg.tensor(1.5)}),
+     r"'state.0.step' must be one non-negative integer, got \[1.5\] \(float32"),
+    (lambda sd: sd.update({"param_groups.0.params": tg.tensor([0, 0])}),
+     r"the groups' parameter indices \[\[0, 0\]\] are not the integers 0..1, each once"),
+    (lambda sd: sd.update({"param_groups.0.params": tg.tensor([0, 7])}),
+     r"the groups. parameter indices \[\[0, 7\]\]"),
+    (lambda sd: sd.update({"state.1.momentum_buffer": tg.ones(1)}),
+     r"'state.1.momentum_buffer' is not part of Adam's state \(its names: step, exp_avg, "
+     r"exp_avg_sq\)"),
+    (lambda sd: sd.pop("state.1.exp_avg_sq"),
+     r"the state of parameter 1 lacks exp_avg_sq"),
+])
+def test_a_tampered_optimizer_state_is_refused(change, message):
+    opt = _stepped_adam()
+    before = {k: v.numpy().copy() for k, v in opt.state_dict().items()}
+    sd = opt.state_dict()
+    change(sd)
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: " + message):
+        opt.load_state_dict(sd)
+    after = opt.state_dict()
+    assert all(np.array_equal(before[k], after[k].numpy()) for k in before)  # nothing replaced

@@ -31,6 +31,8 @@ class Adam(Optimizer):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
+    STATE_NAMES = REQUIRED_STATE = ("step", "exp_avg", "exp_avg_sq")
+
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
         name = type(self).__name__

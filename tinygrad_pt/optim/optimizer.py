@@ -52,6 +52,12 @@ class Optimizer:
         for group in groups:
             self.add_param_group(group)
 
+    # The names of a parameter's state, and those it must have once it has any (load_state_dict
+    # refuses others: a state dict of another optimizer, or a tampered one, fails here, not in a
+    # step). Subclasses say theirs.
+    STATE_NAMES: tuple = ("step",)
+    REQUIRED_STATE: tuple = ("step",)
+
     def _check_hyperparameters(self, group: dict) -> None:
         """Raise ValueError for values the update rule cannot take (each optimizer adds its own)."""
         lr = group.get("lr")
@@ -194,6 +200,13 @@ class Optimizer:
             if arrays[key].size != len(group["params"]):
                 raise ValueError(f"{name}.load_state_dict: group {g} holds {arrays[key].size} "
                                  f"parameters in the state dict but {len(group['params'])} here")
+        # The saved parameter indices, over all groups, must name each parameter exactly once.
+        saved = [arrays[f"param_groups.{g}.params"] for g in range(len(self.param_groups))]
+        if any(a.dtype.kind not in "iu" for a in saved) or sorted(
+                int(i) for a in saved for i in a.reshape(-1)) != list(range(len(params))):
+            got = [a.reshape(-1).tolist() for a in saved]
+            raise ValueError(f"{name}.load_state_dict: the groups' parameter indices {got} are not "
+                             f"the integers 0..{len(params) - 1}, each once")
         new_state, new_hyper, unexpected = {}, {}, []
         for key, arr in arrays.items():
             parts = key.split(".")
@@ -203,8 +216,11 @@ class Optimizer:
                     raise ValueError(f"{name}.load_state_dict: {key!r} refers to parameter {i}, "
                                      f"but this optimizer has {len(params)} parameters")
                 p = params[i][1]
+                if parts[2] not in self.STATE_NAMES:
+                    raise ValueError(f"{name}.load_state_dict: {key!r} is not part of {name}'s "
+                                     f"state (its names: {', '.join(self.STATE_NAMES)})")
                 if parts[2] == "step":
-                    new_state.setdefault(i, {})["step"] = int(arr)
+                    new_state.setdefault(i, {})["step"] = _step_count(name, key, arr)
                     continue
                 if tuple(arr.shape) != p.shape:
                     raise ValueError(f"{name}.load_state_dict: {key!r} has shape {tuple(arr.shape)}"
@@ -225,12 +241,25 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: unexpected keys " +
                              ", ".join(repr(k) for k in unexpected) +
                              "; expected 'state.<i>.<name>' and 'param_groups.<g>.<key>'")
+        for i, s in new_state.items():
+            missing = [n for n in self.REQUIRED_STATE if n not in s]
+            if missing:
+                raise ValueError(f"{name}.load_state_dict: the state of parameter {i} lacks "
+                                 f"{', '.join(missing)} (a partial or foreign state dict)")
         for g, hyper in new_hyper.items():
             self._check_hyperparameters({**self.param_groups[g], **hyper})
         # Every check passed: now replace.
         for g, hyper in new_hyper.items():
             self.param_groups[g].update(hyper)
         self.state = {params[i][1]: s for i, s in new_state.items()}
+
+
+def _step_count(name: str, key: str, arr) -> int:
+    """A saved step count: one non-negative integer (bias corrections divide by 1 - beta^step)."""
+    if arr.size != 1 or arr.dtype.kind not in "iu" or int(arr.reshape(-1)[0]) < 0:
+        raise ValueError(f"{name}.load_state_dict: {key!r} must be one non-negative integer, got "
+                         f"{arr.reshape(-1)[:4].tolist()} ({arr.dtype}, shape {tuple(arr.shape)})")
+    return int(arr.reshape(-1)[0])
 
 
 def _hyper_to_array(g: int, key: str, value) -> np.ndarray:

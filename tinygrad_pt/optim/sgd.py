@@ -28,6 +28,8 @@ class SGD(Optimizer):
                         nesterov=nesterov)
         super().__init__(params, defaults)
 
+    STATE_NAMES = ("step", "momentum_buffer")
+
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
         momentum, dampening = group.get("momentum", 0.0), group.get("dampening", 0.0)
