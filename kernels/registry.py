@@ -113,9 +113,10 @@ def set_kernels(default: str | None = None, **per_family: str | None) -> None:
 
     Unknown settings or family names raise ValueError listing the valid ones.
 
+    >>> saved = kernel_settings()
     >>> set_kernels("reference"); which("softmax")
     'reference'
-    >>> set_kernels("fast")
+    >>> set_kernels(**saved)
     """
     global _default
     for family in per_family:

@@ -19,8 +19,10 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
     >>> tensor([1.0, 2.0]).dtype
     dtype('float32')
-    >>> tensor(np.arange(3)).dtype
+    >>> tensor([1, 2]).dtype
     dtype('int64')
+    >>> tensor(np.arange(3, dtype=np.int32)).dtype
+    dtype('int32')
     """
     t = Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
     if t.data is data:  # an ndarray used as is (same dtype, same device): own a copy
