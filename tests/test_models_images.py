@@ -112,7 +112,7 @@ def test_autoencoder_bad_input():
         ae(np.zeros((3, 64), np.float32))
     with pytest.raises(ValueError, match="AutoEncoder: loss must be one of"):
         AutoEncoder(loss="l1")
-    with pytest.raises(ValueError, match="AutoEncoder: latent must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="AutoEncoder: latent must be positive, got 0"):
         AutoEncoder(latent=0)
 
 

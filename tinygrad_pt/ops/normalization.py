@@ -14,18 +14,12 @@ from ..autograd import Function
 from ..backend import array_module, rng
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor, as_array
+from .arguments import check_float_tensor
 from .elementwise import maximum, sqrt, where
 from .linalg import matmul
 from .reduce import normalize_axis
 
 __all__ = ["layer_norm"]
-
-
-def _check_float_tensor(op: str, name: str, x):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: {name} must be a floating-point tensor, got dtype {x.dtype}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -77,7 +71,7 @@ def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
     >>> [round(v, 4) for v in y.numpy()[0].tolist()]
     [-1.2247, 0.0, 1.2247]
     """
-    _check_float_tensor("layer_norm", "x", x)
+    check_float_tensor("layer_norm", x, "x")
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) \
         else tuple(normalized_shape)
     if not shape or any(not isinstance(n, (int, np.integer)) or n <= 0 for n in shape):
@@ -90,7 +84,7 @@ def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
     params = []
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None:
-            _check_float_tensor("layer_norm", name, p)
+            check_float_tensor("layer_norm", p, name)
             if p.shape != shape:
                 raise ValueError(f"layer_norm: {name} must have shape normalized_shape {shape}, "
                                  f"got {p.shape}")
@@ -130,7 +124,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     The mask comes from the device's generator (``tg.manual_seed``). training=False (or p=0)
     returns x unchanged; p=1 gives zeros (and zero gradients). Same shape and dtype as x.
     """
-    _check_float_tensor("dropout", "x", x)
+    check_float_tensor("dropout", x, "x")
     p = _check_p("dropout", "p", p)
     if not training or p == 0.0:
         return x
@@ -193,7 +187,7 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask=None
     """
     op = "scaled_dot_product_attention"
     for name, t in (("query", q), ("key", k), ("value", v)):
-        _check_float_tensor(op, name, t)
+        check_float_tensor(op, t, name)
         if t.ndim < 2:
             raise ValueError(f"{op}: {name} must have at least 2 dimensions (..., length, "
                              f"features), got shape {t.shape}")
@@ -261,7 +255,7 @@ def normalize(x: Tensor, p: float = 2.0, axis: int | None = None, eps: float = 1
     in value to max(sqrt(sum x^2), eps) but with a finite gradient (zero through the norm) for an
     all-zero slice, where sqrt's derivative at 0 would make NaN.
     """
-    _check_float_tensor("normalize", "x", x)
+    check_float_tensor("normalize", x, "x")
     if axis is not None and dim is not None:
         raise TypeError("normalize: give axis or its alias dim, not both")
     axis = 1 if axis is None and dim is None else (axis if axis is not None else dim)
