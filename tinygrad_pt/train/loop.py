@@ -40,11 +40,32 @@ from ..tensor import Tensor
 from .checkpoint import CHECKPOINT_NAME, checkpoint_info, load_checkpoint, save_checkpoint
 from .metrics import MetricsLog, read_metrics, truncate
 
-__all__ = ["train", "METRICS_NAME", "CONFIG_NAME", "LOSS_CURVES_NAME"]
+__all__ = ["train", "optimize", "METRICS_NAME", "CONFIG_NAME", "LOSS_CURVES_NAME"]
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"
 LOSS_CURVES_NAME = "loss_curves.png"
+
+
+def optimize(optimizer, loss_fn, steps: int, on_step=None):
+    """Take `steps` optimisation steps: ``loss = loss_fn(step)``, zero_grad, backward, step.
+
+    The loop of the small trainings that need no run directory (a probe's head, fine-tuning,
+    the GAN's judge, the demo MLP), written once here so that no module below train/ runs one.
+    ``on_step(done, loss)`` is called after each step (done counts from 1), e.g. to log.
+    Returns the last loss Tensor, not read back (reading it is a device sync: the caller's
+    choice).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
+        raise ValueError(f"optimize: steps must be a positive integer, got {steps!r}")
+    for step in range(int(steps)):
+        loss = loss_fn(step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if on_step is not None:
+            on_step(step + 1, loss)
+    return loss
 
 
 def _cadence(name: str, value) -> int:

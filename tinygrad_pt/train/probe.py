@@ -16,7 +16,7 @@ Then, on the digits test split:
      probe on raw pixels and on a randomly initialised encoder of the same architecture.
   2. With `labels_per_class` labels per class (subsets drawn `subsets` times, mean and spread):
      the linear probe, fine-tuning the pre-trained encoder, and the same network trained from
-     scratch with the same budget (models/probe.py).
+     scratch with the same budget (train/transfer.py).
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ import numpy as np
 from .. import nn
 from ..backend import manual_seed
 from ..data import load_digits
-from ..models.probe import (LinearProbe, accuracy, few_label_subset, fine_tune, fresh_copy,
-                            train_from_scratch)
 from .checkpoint import CHECKPOINT_NAME, checkpoint_info, load_checkpoint
+from .transfer import (LinearProbe, accuracy, few_label_subset, fine_tune, fresh_copy,
+                       train_from_scratch)
 
 __all__ = ["run_probe", "encoder_of", "SUPPORTED_RECIPES", "PROBE_NAME"]
 

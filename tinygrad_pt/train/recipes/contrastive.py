@@ -9,7 +9,7 @@ One step: `batch_size` distinct train images drawn by ``self.rng``, two augmente
 ``self.rng`` too), the contrastive loss, backward, AdamW. No label is used.
 
 Evaluation measures what the encoder learned: a linear probe (multinomial logistic regression
-trained with tinygrad_pt on the frozen features of the train split, models/probe.py) scored on
+trained with tinygrad_pt on the frozen features of the train split, train/transfer.py) scored on
 the test split, beside the same probe on raw pixels; and the contrastive loss on two fixed
 augmented views of the test split (the same views at every evaluation, from a generator of their
 own). Artifacts: PCA and t-SNE plots of the test features, coloured by class.
@@ -29,8 +29,8 @@ from ...backend import to_device
 from ...creation import tensor
 from ...data.augment import two_views
 from ...models.contrastive import MLPEncoder, MoCo, ProjectionHead, SimCLR
-from ...models.probe import LinearProbe
 from ...optim import AdamW
+from ..transfer import LinearProbe
 from .autoencoder import DigitsRecipe
 
 __all__ = ["ContrastiveRecipe", "SimCLRRecipe", "MoCoRecipe"]

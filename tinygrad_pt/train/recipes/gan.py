@@ -12,7 +12,7 @@ Evaluation (the latents are drawn once from a generator of their own, the same f
 evaluation and every run):
   - the discriminator's accuracy on the test images vs as many fakes (0.5: it cannot tell);
   - recognisability of ``score_samples`` fakes by a digits classifier trained in tinygrad_pt
-    (models/classifier.py, trained once per recipe, on first use, seeded): the share classified
+    (models/classifier.py, trained by train/classifier.py once per recipe, on first use, seeded): the share classified
     with confidence > 0.9, how many of the 10 classes those cover, and the entropy of their
     predicted-class histogram (log2(10) = 3.32 bits when the classes are balanced);
   - reuse of the discriminator's features: the test accuracy of a linear probe (closed-form ridge
@@ -30,9 +30,10 @@ import numpy as np
 from ...autograd import no_grad
 from ...backend import manual_seed
 from ...creation import tensor
-from ...models.classifier import score_samples, train_digits_classifier
+from ...models.classifier import score_samples
 from ...models.gan import GAN, discriminator_features, ridge_probe_accuracy
 from ...optim import Adam
+from ..classifier import train_digits_classifier
 from .autoencoder import EVAL_SEED, DigitsRecipe
 
 __all__ = ["GANRecipe"]
