@@ -12,9 +12,9 @@ Evaluation (the latents are drawn once from a generator of their own, the same f
 evaluation and every run):
   - the discriminator's accuracy on the test images vs as many fakes (0.5: it cannot tell);
   - recognisability of ``score_samples`` fakes by a digits classifier trained in tinygrad_pt
-    (models/classifier.py, trained by train/classifier.py once per recipe, on first use, seeded): the share classified
-    with confidence > 0.9, how many of the 10 classes those cover, and the entropy of their
-    predicted-class histogram (log2(10) = 3.32 bits when the classes are balanced);
+    (models/classifier.py; trained by train/classifier.py once per recipe, on first use, seeded):
+    the share classified with confidence > 0.9, how many of the 10 classes those cover, and the
+    entropy of their predicted-class histogram (log2(10) = 3.32 bits when the classes are balanced);
   - reuse of the discriminator's features: the test accuracy of a linear probe (closed-form ridge
     regression, models/gan.py) on D's penultimate layer, beside the same probe on the untrained
     D's features and on raw pixels. (On digits, random features of this width are already a
@@ -147,7 +147,7 @@ class GANRecipe(DigitsRecipe):
     def evaluate(self) -> dict:
         c = self.config
         if self.classifier is None:
-            # Trained on the cpu with generators of its own (see models/classifier.py): the
+            # Trained on the cpu with generators of its own (see train/classifier.py): the
             # training streams of this run do not move.
             self.classifier, self.classifier_accuracy = train_digits_classifier(
                 c["classifier_steps"], seed=EVAL_SEED)
