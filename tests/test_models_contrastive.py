@@ -465,7 +465,7 @@ def test_run_probe_errors(tmp_path):
     class Fake:
         name = "gpt"
 
-    with pytest.raises(ValueError, match="supported recipes: simclr, moco, ae, dae, vae, gan"):
+    with pytest.raises(ValueError, match="supported recipes: ae, dae, vae, gan, simclr, moco"):
         encoder_of(Fake())
 
 

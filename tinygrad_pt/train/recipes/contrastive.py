@@ -31,7 +31,7 @@ from ...data.augment import two_views
 from ...models.contrastive import MLPEncoder, MoCo, ProjectionHead, SimCLR
 from ...optim import AdamW
 from ..transfer import LinearProbe
-from .autoencoder import DigitsRecipe
+from .digits import DigitsRecipe
 
 __all__ = ["ContrastiveRecipe", "SimCLRRecipe", "MoCoRecipe"]
 
@@ -165,6 +165,10 @@ class ContrastiveRecipe(DigitsRecipe):
         return [scatter_2d(feats, self.y_test, os.path.join(out_dir, f"features_{method}.png"),
                            method=method, title=f"{self.name}: {label} of the test features")
                 for method, label in (("pca", "PCA"), ("tsne", "t-SNE"))]
+
+    def feature_encoder(self):
+        """The backbone (before the projection head), the features that transfer."""
+        return self.encoder
 
     def summary(self, metrics: dict) -> str:
         return (f"linear-probe test accuracy {metrics['probe_acc']:.3f} on frozen features "

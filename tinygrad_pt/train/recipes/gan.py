@@ -28,13 +28,12 @@ import os
 import numpy as np
 
 from ...autograd import no_grad
-from ...backend import manual_seed
 from ...creation import tensor
 from ...models.classifier import score_samples
 from ...models.gan import GAN, discriminator_features, ridge_probe_accuracy
 from ...optim import Adam
 from ..classifier import train_digits_classifier
-from .autoencoder import EVAL_SEED, DigitsRecipe
+from .digits import EVAL_SEED, DigitsRecipe
 
 __all__ = ["GANRecipe"]
 
@@ -90,7 +89,6 @@ class GANRecipe(DigitsRecipe):
                 self._bad(key, "a number in [0, 1)")
         if not (isinstance(c["confidence"], (int, float)) and 0 <= c["confidence"] < 1):
             self._bad("confidence", "a number in [0, 1)")
-        manual_seed(self.seed)  # the weights' init draws from the framework's generator
         self.load_data()
         self.gan = GAN(c["latent"], c["hidden"], 64).to(self.device)
         self.modules = {"generator": self.gan.generator, "discriminator": self.gan.discriminator}
@@ -180,6 +178,10 @@ class GANRecipe(DigitsRecipe):
         z = self.gan.sample_latents(int(n), self.device).numpy()
         return [image_grid(self.generate(z), os.path.join(out_dir, SAMPLED_NAME),
                            nrow=min(int(n), 8), title=f"gan: {n} samples")]
+
+    def feature_encoder(self):
+        """The discriminator's body: images -> its penultimate layer."""
+        return self.gan.discriminator.body
 
     def summary(self, metrics: dict) -> str:
         return (f"{metrics['confident_fraction']:.0%} of {self.config['score_samples']} samples "
