@@ -66,7 +66,8 @@ def train_digits_mlp(steps: int = 300, batch_size: int = 64, lr: float = 3e-3, d
         if done % LOG_EVERY == 0 or done == steps:
             loss_value = loss.item()  # the only host sync of the loop
             elapsed = time.perf_counter() - start
-            bar.set_postfix(loss=f"{loss_value:.4f}", ex_per_s=f"{done * batch_size / elapsed:,.0f}")
+            rate = done * batch_size / elapsed
+            bar.set_postfix(loss=f"{loss_value:.4f}", ex_per_s=f"{rate:,.0f}")
         bar.update(1)
 
     optimize(opt, loss_of_step, steps, on_step=log)
