@@ -34,7 +34,7 @@ import tinygrad_pt as tg
 import tinygrad_pt.nn as nn
 import tinygrad_pt.nn.functional as F
 from tinygrad_pt import backend, creation
-from tinygrad_pt.ops import normalization
+from tinygrad_pt.ops import dropout as dropout_op
 from tinygrad_pt.testing.strategies import broadcastable_shapes, matmul_shapes, shapes
 from tinygrad_pt.train.recipes import make_recipe
 
@@ -155,14 +155,14 @@ def host_draws(monkeypatch):
     """Make both devices draw the same random numbers: the framework's draws on a device go
     through ``backend.rng(device)`` (NumPy's generator on cpu, CuPy's on cuda: different streams
     for one seed), called from ``creation`` (tg.randn, rand, randint: VAE noise, GAN latents,
-    MoCo's initial queue) and ``ops.normalization`` (dropout masks). Those two modules' ``rng``
+    MoCo's initial queue) and ``ops.dropout`` (dropout masks). Those two modules' ``rng``
     is replaced by HostDraws, so every draw comes from the CPU generator, whatever the device;
     reseeding (tg.manual_seed) before each side's computation then gives both sides the same
     numbers, which move to the device as data. The device's own generator is what the rest of
     this file tests against; this file tests the ops and steps given the same draws. (Weight
     initialisation already draws on the CPU generator for every device: nn/init.py.)"""
     HostDraws.calls = 0
-    for module in (creation, normalization):
+    for module in (creation, dropout_op):
         monkeypatch.setattr(module, "rng",
                             lambda device="cpu": HostDraws(backend.canonical_device(device)))
 

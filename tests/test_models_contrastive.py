@@ -19,8 +19,8 @@ import tinygrad_pt.nn as nn
 import tinygrad_pt.nn.functional as F
 from tinygrad_pt.data import load_digits
 from tinygrad_pt.models.contrastive import MLPEncoder, MoCo, ProjectionHead, SimCLR, info_nce
-from tinygrad_pt.models.probe import (LinearProbe, accuracy, few_label_subset, fine_tune,
-                                      fresh_copy, train_from_scratch)
+from tinygrad_pt.train.transfer import (LinearProbe, accuracy, few_label_subset, fine_tune,
+                                        fresh_copy, train_from_scratch)
 from tinygrad_pt.testing import gradcheck
 
 TINY = {"hidden": 16, "feat_dim": 8, "proj_hidden": 8, "proj_dim": 4, "batch_size": 16,
@@ -465,7 +465,7 @@ def test_run_probe_errors(tmp_path):
     class Fake:
         name = "gpt"
 
-    with pytest.raises(ValueError, match="supported recipes: simclr, moco, ae, dae, vae, gan"):
+    with pytest.raises(ValueError, match="supported recipes: ae, dae, vae, gan, simclr, moco"):
         encoder_of(Fake())
 
 

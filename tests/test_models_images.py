@@ -17,11 +17,11 @@ import tinygrad_pt as tg
 import tinygrad_pt.nn as nn
 from tinygrad_pt.backend import get_rng_state
 from tinygrad_pt.models.ae import AutoEncoder, DenoisingAutoEncoder
-from tinygrad_pt.models.classifier import (DigitsClassifier, score_samples,
-                                           train_digits_classifier)
+from tinygrad_pt.models.classifier import DigitsClassifier, score_samples
 from tinygrad_pt.models.gan import (GAN, Discriminator, Generator, discriminator_features,
                                     ridge_probe_accuracy)
 from tinygrad_pt.models.vae import VAE, gaussian_kl
+from tinygrad_pt.train.classifier import train_digits_classifier
 from tinygrad_pt.train.recipes.autoencoder import AERecipe, DAERecipe
 from tinygrad_pt.train.recipes.gan import GANRecipe, frozen
 from tinygrad_pt.train.recipes.vae import VAERecipe
@@ -112,7 +112,7 @@ def test_autoencoder_bad_input():
         ae(np.zeros((3, 64), np.float32))
     with pytest.raises(ValueError, match="AutoEncoder: loss must be one of"):
         AutoEncoder(loss="l1")
-    with pytest.raises(ValueError, match="AutoEncoder: latent must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="AutoEncoder: latent must be positive, got 0"):
         AutoEncoder(latent=0)
 
 

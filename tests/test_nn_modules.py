@@ -619,3 +619,19 @@ def test_deepcopy_gives_an_independent_module():
     twin.head.weight.data += 1.0
     assert not np.array_equal(twin.head.weight.numpy(), net.head.weight.numpy())
     assert isinstance(twin.head.weight, nn.Parameter) and twin.head.weight.requires_grad
+
+
+@pytest.mark.parametrize("bad", ["tpu", "cuda:1", "cpu:0x"])
+def test_tensor_and_module_to_refuse_the_same_device_strings(bad):
+    # one parser (backend.parse_to_args) serves both, so the two cannot drift apart again
+    with pytest.raises(ValueError, match=f"unknown device '{bad}'"):
+        tg.zeros(2).to(bad)
+    with pytest.raises(ValueError, match=f"unknown device '{bad}'"):
+        nn.Linear(2, 2).to(bad)
+
+
+def test_tensor_and_module_to_read_dtype_strings_and_device_strings_alike():
+    m = nn.Linear(2, 2).to("float64")
+    assert m.weight.dtype == np.float64
+    assert tg.zeros(2).to("float64").dtype == np.float64
+    assert m.to("CPU").weight.device == "cpu" and tg.zeros(2).to("CPU").device == "cpu"

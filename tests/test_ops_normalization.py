@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 import tinygrad_pt as tg
-from tinygrad_pt.ops.normalization import dropout, normalize, scaled_dot_product_attention
+from tinygrad_pt.ops.attention import scaled_dot_product_attention
+from tinygrad_pt.ops.dropout import dropout
+from tinygrad_pt.ops.normalization import normalize
 from tinygrad_pt.testing import gradcheck
 
 rng = np.random.default_rng(7)

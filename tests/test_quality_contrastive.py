@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tinygrad_pt.backend import manual_seed
-from tinygrad_pt.models.probe import accuracy, few_label_subset, fine_tune, fresh_copy, \
-    train_from_scratch
 from tinygrad_pt.train.recipes import make_recipe
+from tinygrad_pt.train.transfer import accuracy, few_label_subset, fine_tune, fresh_copy, \
+    train_from_scratch
 
 pytestmark = pytest.mark.slow
 

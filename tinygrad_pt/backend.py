@@ -127,6 +127,29 @@ def is_float_dtype(dtype) -> bool:
     return np.dtype(dtype).kind == "f"
 
 
+def _is_dtype_name(s: str) -> bool:
+    try:
+        np.dtype(s)
+        return True
+    except TypeError:
+        return False
+
+
+def parse_to_args(args, device=None, dtype=None) -> tuple:
+    """(device, dtype) from the torch-like arguments of ``Tensor.to`` and ``Module.to``:
+    ``.to("cuda")``, ``.to("cuda:0")``, ``.to(np.float64)``, ``.to("float64")``,
+    ``.to(device=..., dtype=...)``. One parser for both, so a Tensor and a Module accept the same
+    strings: a string that names a dtype is a dtype, any other string a device (a bad one is
+    canonical_device's "unknown device" ValueError). Either comes back None when not given.
+    """
+    for a in args:
+        if isinstance(a, str) and not _is_dtype_name(a):
+            device = a
+        else:
+            dtype = a
+    return (None if device is None else canonical_device(device)), resolve_dtype(dtype)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Random number generators, one per device
 

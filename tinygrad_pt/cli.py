@@ -14,15 +14,10 @@ import argparse
 import json
 import os
 import sys
-import warnings
 
-from .train.checkpoint import CheckpointError
+from .errors import UserError
 
 PROG = "tinygrad-pt"
-
-
-class CLIError(Exception):
-    """A user error the command reports in one line (exit status 2), without a traceback."""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -68,8 +63,8 @@ def _parse_value(key: str, text: str, default):
         except json.JSONDecodeError:
             return text
     except (ValueError, json.JSONDecodeError) as e:
-        raise CLIError(f"--set {key}={text}: cannot read it as a {type(default).__name__} like "
-                       f"the default {default!r} ({e})") from None
+        raise UserError(f"--set {key}={text}: cannot read it as a {type(default).__name__} like "
+                        f"the default {default!r} ({e})") from None
 
 
 def parse_overrides(pairs, defaults: dict) -> dict:
@@ -79,23 +74,23 @@ def parse_overrides(pairs, defaults: dict) -> dict:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise CLIError(f"--set expects key=value, got {pair!r}")
+            raise UserError(f"--set expects key=value, got {pair!r}")
         if key not in defaults:
-            raise CLIError(f"--set {key}: unknown config key; this recipe's keys are "
-                           f"{', '.join(sorted(defaults))}")
+            raise UserError(f"--set {key}: unknown config key; this recipe's keys are "
+                            f"{', '.join(sorted(defaults))}")
         out[key] = _parse_value(key, text, defaults[key])
     return out
 
 
 def _train(args) -> int:
     from .train.checkpoint import CHECKPOINT_NAME, checkpoint_info
-    from .train.loop import train
+    from .train.loop import resume_checkpoint, train
     from .train.recipes import get_recipe, make_recipe
 
     try:
         cls = get_recipe(args.name)
     except ImportError as e:
-        raise CLIError(f"the {args.name!r} recipe cannot be loaded: {e}") from e
+        raise UserError(f"the {args.name!r} recipe cannot be loaded: {e}") from e
     out_dir = args.out or os.path.join("runs", args.name)
     ckpt = os.path.join(out_dir, CHECKPOINT_NAME)
     overrides = parse_overrides(args.set, cls.defaults)
@@ -104,26 +99,23 @@ def _train(args) -> int:
     seed = args.seed
 
     if args.resume:
-        if not os.path.exists(ckpt):
-            raise CLIError(f"--resume continues the run in {out_dir}, but there is no {ckpt}; "
-                           "drop --resume to start a new run (or point --out at the run)")
-        info = checkpoint_info(ckpt)
+        info = checkpoint_info(resume_checkpoint(out_dir))
         if info["recipe"] != args.name:
-            raise CLIError(f"{ckpt} is a checkpoint of {info['recipe']!r}, not {args.name!r}")
+            raise UserError(f"{ckpt} is a checkpoint of {info['recipe']!r}, not {args.name!r}")
         if seed is not None and seed != info["seed"]:
-            raise CLIError(f"--seed {seed}: a resumed run keeps the seed it started with "
-                           f"({info['seed']}); drop --seed")
+            raise UserError(f"--seed {seed}: a resumed run keeps the seed it started with "
+                            f"({info['seed']}); drop --seed")
         config, seed = {**info["config"], **overrides}, info["seed"]
     else:
         if os.path.exists(ckpt) and not args.overwrite:
-            raise CLIError(f"{out_dir} already holds a run ({ckpt}); pass --resume to continue "
-                           "it, --overwrite to start over there, or --out DIR for a new run")
+            raise UserError(f"{out_dir} already holds a run ({ckpt}); pass --resume to continue "
+                            "it, --overwrite to start over there, or --out DIR for a new run")
         config, seed = overrides, (0 if seed is None else seed)
 
     try:
         recipe = make_recipe(args.name, config, device=args.device, seed=seed)
-    except ValueError as e:  # e.g. a config value the recipe rejects
-        raise CLIError(str(e)) from e
+    except ValueError as e:  # e.g. a config value a model rejects (GPTConfig: n_head=0)
+        raise UserError(str(e)) from e
     try:
         train(recipe, out_dir, resume=args.resume, progress=not args.quiet,
               eval_every=args.eval_every, checkpoint_every=args.checkpoint_every)
@@ -135,37 +127,16 @@ def _train(args) -> int:
 # ----------------------------------------------------------------------------------------------------
 # sample and probe: both start from a run directory
 
-def _load_run(from_dir: str, device: str):
-    """The recipe of the run in `from_dir`, rebuilt from its checkpoint's config and loaded."""
-    from .train.checkpoint import CHECKPOINT_NAME, checkpoint_info, load_checkpoint
-    from .train.recipes import RECIPES, make_recipe
-
-    ckpt = os.path.join(from_dir, CHECKPOINT_NAME)
-    if not os.path.exists(ckpt):
-        raise CLIError(f"--from {from_dir}: no {CHECKPOINT_NAME} there; train a model first "
-                       f"({PROG} train NAME --out {from_dir})")
-    info = checkpoint_info(ckpt)
-    if info["recipe"] not in RECIPES:
-        raise CLIError(f"{ckpt} was written by recipe {info['recipe']!r}, which this "
-                       f"{PROG} does not know (known: {', '.join(RECIPES)})")
-    try:
-        recipe = make_recipe(info["recipe"], info["config"], device=device, seed=info["seed"])
-    except ValueError as e:  # e.g. a config key this version of the recipe no longer has
-        raise CLIError(f"cannot rebuild the {info['recipe']!r} recipe from {ckpt}: {e}") from e
-    with warnings.catch_warnings():  # generating needs no bit-identical continuation
-        warnings.simplefilter("ignore", RuntimeWarning)
-        load_checkpoint(ckpt, recipe)
-    return recipe
-
-
 def _sample(args) -> int:
+    from .train.recipes import load_run
+
     if args.n < 1:
-        raise CLIError(f"--n must be positive, got {args.n}")
-    recipe = _load_run(args.from_dir, args.device)
+        raise UserError(f"--n must be positive, got {args.n}")
+    recipe, _ = load_run(args.from_dir, args.device)
     try:
         paths = recipe.sample(args.from_dir, n=args.n)
     except NotImplementedError as e:
-        raise CLIError(str(e)) from e
+        raise UserError(str(e)) from e
     for path in paths or []:
         print(path)
     return 0
@@ -173,17 +144,12 @@ def _sample(args) -> int:
 
 def _probe(args) -> int:
     if not os.path.isdir(args.from_dir):
-        raise CLIError(f"--from {args.from_dir}: no such run directory")
+        raise UserError(f"--from {args.from_dir}: no such run directory")
     try:
         from .train.probe import run_probe
     except ImportError as e:
-        raise CLIError(f"the probe is not available: {e}") from e
-    try:
-        run_probe(args.from_dir, device=args.device)  # prints its table, writes DIR/probe.md
-    except ValueError as e:
-        if not str(e).startswith(("probe:", "run_probe:")):
-            raise
-        raise CLIError(str(e)) from e  # e.g. a GPT run: no image encoder to probe
+        raise UserError(f"the probe is not available: {e}") from e
+    run_probe(args.from_dir, device=args.device)  # prints its table, writes DIR/probe.md
     return 0
 
 
@@ -194,16 +160,16 @@ def _bench(args) -> int:
     from .bench import BenchError, run_bench
 
     if args.threads is not None and args.threads < 1:
-        raise CLIError(f"--threads must be positive, got {args.threads}")
+        raise UserError(f"--threads must be positive, got {args.threads}")
     if args.repeat < 3:
-        raise CLIError(f"--repeat must be at least 3 (a median needs runs), got {args.repeat}")
+        raise UserError(f"--repeat must be at least 3 (a median needs runs), got {args.repeat}")
     try:
         paths = run_bench(args.suite, device=args.device, compare=tuple(args.compare),
                           out=args.out, threads=args.threads, repeat=args.repeat,
                           ops=args.ops, steps=args.models,
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     except (BenchError, ValueError) as e:
-        raise CLIError(str(e)) from e
+        raise UserError(str(e)) from e
     print(f"wrote {paths['markdown']}, {paths['csv']}, {paths['png']}", file=sys.stderr)
     return 0
 
@@ -287,7 +253,7 @@ def _check_device(device: str) -> None:
         try:
             cupy_module()
         except RuntimeError as e:
-            raise CLIError(str(e)) from None
+            raise UserError(str(e)) from None
 
 
 def main(argv=None) -> int:
@@ -297,11 +263,10 @@ def main(argv=None) -> int:
         if args.command not in ("demo",):
             _check_device(args.device)
         return args.run(args)
-    except CLIError as e:
-        parser.exit(2, f"{PROG} {args.command}: error: {e}\n")
-    except (FileNotFoundError, CheckpointError) as e:
-        # A missing file or a checkpoint that does not fit: the message says what and where.
-        # (Other exceptions keep their traceback: they are bugs, not usage errors.)
+    except (UserError, FileNotFoundError) as e:
+        # A user error (a checkpoint that does not fit is one too: CheckpointError) or a
+        # missing file: the message says what and where. Other exceptions keep their
+        # traceback: they are bugs, not usage errors.
         parser.exit(2, f"{PROG} {args.command}: error: {e}\n")
 
 

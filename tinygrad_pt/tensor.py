@@ -16,7 +16,7 @@ from . import autograd
 from .autograd import Function, run_backward
 from .checks import flush_checks
 from .backend import (FLOAT_DTYPES, array_module, canonical_device, default_float, device_of,
-                      is_cupy_array, resolve_dtype, to_device, xp_for)
+                      is_cupy_array, parse_to_args, resolve_dtype, to_device, xp_for)
 
 
 # bool, signed and unsigned integers, floats: the dtypes the ops are written for. Strings, bytes,
@@ -250,13 +250,9 @@ class Tensor:
         Differentiable: the gradient flows back to the source device and dtype. Returns self when
         nothing changes.
         """
-        for a in args:
-            if isinstance(a, str) and not _is_dtype_name(a):
-                device = a
-            else:
-                dtype = a
-        device = self.device if device is None else canonical_device(device)
-        dtype = self.dtype if dtype is None else resolve_dtype(dtype)
+        device, dtype = parse_to_args(args, device, dtype)
+        device = self.device if device is None else device
+        dtype = self.dtype if dtype is None else dtype
         if device == self.device and dtype == self.dtype:
             return self
         xp_for(device)  # a clear error now if cuda is asked for and missing
@@ -342,14 +338,6 @@ class _HookHandle:
 
     def remove(self):
         self._hooks.pop(self._key, None)
-
-
-def _is_dtype_name(s: str) -> bool:
-    try:
-        np.dtype(s)
-        return True
-    except TypeError:
-        return False
 
 
 class ToCopy(Function):

@@ -25,18 +25,13 @@ import numpy as np
 from .. import nn
 from ..data.augment import gaussian_noise, mask_pixels
 from ..nn import functional as F
+from ..nn.layers import positive_int
 from ..tensor import Tensor
 
 __all__ = ["AutoEncoder", "DenoisingAutoEncoder", "RECONSTRUCTION_LOSSES", "CORRUPTIONS"]
 
 RECONSTRUCTION_LOSSES = ("bce", "mse")
 CORRUPTIONS = ("gaussian", "mask", "both")
-
-
-def _positive_int(model: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{model}: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class AutoEncoder(nn.Module):
@@ -53,9 +48,9 @@ class AutoEncoder(nn.Module):
     def __init__(self, in_dim: int = 64, hidden: int = 128, latent: int = 16, loss: str = "bce"):
         super().__init__()
         name = type(self).__name__
-        self.in_dim = _positive_int(name, "in_dim", in_dim)
-        self.hidden = _positive_int(name, "hidden", hidden)
-        self.latent = _positive_int(name, "latent", latent)
+        self.in_dim = positive_int(name, "in_dim", in_dim)
+        self.hidden = positive_int(name, "hidden", hidden)
+        self.latent = positive_int(name, "latent", latent)
         if loss not in RECONSTRUCTION_LOSSES:
             raise ValueError(f"{name}: loss must be one of {RECONSTRUCTION_LOSSES}, got {loss!r}")
         self.loss_kind = loss

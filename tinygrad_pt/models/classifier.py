@@ -4,27 +4,19 @@ A GAN's samples are "recognisable" when a good classifier is confident about the
 samples whose top class probability exceeds 0.9, and how many of the 10 classes those confident
 samples cover (a generator that collapses onto one digit scores high on the first and low on the
 second: even an untrained generator's identical grey blobs are "confidently" one digit).
-``train_digits_classifier`` takes a few seconds on a CPU, so it is trained on demand, never
-cached.
-
-Training uses its own generators (NumPy for batches, and the framework's cpu generator swapped
-for a seeded one while the layers are created), then restores the framework's state: training the
-judge in the middle of a GAN run leaves that run's random streams exactly where they were.
+It is trained by ``train_digits_classifier`` (train/classifier.py).
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
-from .. import nn, optim
+from .. import nn
 from ..autograd import no_grad
-from ..backend import get_rng_state, set_rng_state
 from ..creation import tensor
 from ..nn import functional as F
 from ..tensor import Tensor
 
-__all__ = ["DigitsClassifier", "train_digits_classifier", "predict_proba", "score_samples"]
+__all__ = ["DigitsClassifier", "predict_proba", "score_samples"]
 
 
 class DigitsClassifier(nn.Module):
@@ -43,17 +35,6 @@ class DigitsClassifier(nn.Module):
         return self.net(x)
 
 
-@contextlib.contextmanager
-def _private_cpu_generator(seed: int):
-    """Run the block with the framework's cpu generator seeded by `seed`, then put it back."""
-    saved = get_rng_state("cpu")
-    set_rng_state(np.random.default_rng(seed).bit_generator.state, "cpu")
-    try:
-        yield
-    finally:
-        set_rng_state(saved, "cpu")
-
-
 def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Class probabilities (N, C) as NumPy for NumPy images x (N, 64), on the model's device."""
     device = next(iter(model.parameters())).device
@@ -63,36 +44,6 @@ def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np
             xb = tensor(np.asarray(x[i:i + batch_size], dtype=np.float32), device=device)
             out.append(F.softmax(model(xb), axis=-1).numpy())
     return np.concatenate(out, axis=0)
-
-
-def train_digits_classifier(steps: int = 1000, seed: int = 0, device: str = "cpu",
-                            batch_size: int = 64, lr: float = 2e-3):
-    """Train a DigitsClassifier on the digits train split; returns (model, test accuracy).
-
-    Adam with weight decay 1e-4 (AdamW), random batches drawn from a NumPy generator seeded by
-    `seed`. 1000 steps reach about 96% test accuracy in a couple of seconds on a CPU.
-    """
-    from ..data import load_digits
-
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
-        raise ValueError(f"train_digits_classifier: steps must be a positive integer, "
-                         f"got {steps!r}")
-    x_train, y_train = load_digits("train")
-    x_test, y_test = load_digits("test")
-    batch_rng = np.random.default_rng(seed)
-    with _private_cpu_generator(seed):
-        model = DigitsClassifier().to(device)
-    opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(steps):
-        idx = batch_rng.integers(0, len(x_train), batch_size)
-        logits = model(tensor(x_train[idx], device=device))
-        loss = F.cross_entropy(logits, tensor(y_train[idx], device=device))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    accuracy = float((predict_proba(model, x_test).argmax(axis=1) == y_test).mean())
-    return model, accuracy
 
 
 def score_samples(model: nn.Module, images: np.ndarray, threshold: float = 0.9) -> dict:

@@ -8,7 +8,7 @@ References:
           queue of negatives, scored by InfoNCE.
 
 The backbone (MLPEncoder) is what later tasks reuse: a linear probe reads its features and
-fine-tuning trains it further (models/probe.py). The projection head exists only for the loss and
+fine-tuning trains it further (train/transfer.py). The projection head exists only for the loss and
 is thrown away afterwards, as in both papers (features before the head transfer better).
 
 Everything is float32 and runs on the device of its parameters ("cpu" or "cuda").

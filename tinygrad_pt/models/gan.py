@@ -28,7 +28,7 @@ from ..autograd import no_grad
 from ..creation import ones, randn, tensor, zeros
 from ..nn import functional as F
 from ..tensor import Tensor
-from .ae import _positive_int
+from ..nn.layers import positive_int
 
 __all__ = ["Generator", "Discriminator", "GAN", "discriminator_features", "ridge_probe_accuracy"]
 
@@ -42,9 +42,9 @@ class Generator(nn.Module):
 
     def __init__(self, latent: int = 32, hidden: int = 256, out: int = 64):
         super().__init__()
-        self.latent = _positive_int("Generator", "latent", latent)
-        self.hidden = _positive_int("Generator", "hidden", hidden)
-        self.out = _positive_int("Generator", "out", out)
+        self.latent = positive_int("Generator", "latent", latent)
+        self.hidden = positive_int("Generator", "hidden", hidden)
+        self.out = positive_int("Generator", "out", out)
         self.net = nn.Sequential(nn.Linear(self.latent, self.hidden), nn.LeakyReLU(0.2),
                                  nn.Linear(self.hidden, self.hidden), nn.LeakyReLU(0.2),
                                  nn.Linear(self.hidden, self.out))
@@ -65,8 +65,8 @@ class Discriminator(nn.Module):
 
     def __init__(self, in_dim: int = 64, hidden: int = 256):
         super().__init__()
-        self.in_dim = _positive_int("Discriminator", "in_dim", in_dim)
-        self.hidden = _positive_int("Discriminator", "hidden", hidden)
+        self.in_dim = positive_int("Discriminator", "in_dim", in_dim)
+        self.hidden = positive_int("Discriminator", "hidden", hidden)
         self.body = nn.Sequential(nn.Linear(self.in_dim, self.hidden), nn.LeakyReLU(0.2),
                                   nn.Linear(self.hidden, self.hidden), nn.LeakyReLU(0.2))
         self.head = nn.Linear(self.hidden, 1)

@@ -24,7 +24,7 @@ from .. import nn
 from ..creation import randn
 from ..nn import functional as F
 from ..tensor import Tensor
-from .ae import _positive_int
+from ..nn.layers import positive_int
 
 __all__ = ["VAE", "gaussian_kl"]
 
@@ -44,9 +44,9 @@ class VAE(nn.Module):
 
     def __init__(self, in_dim: int = 64, hidden: int = 256, latent: int = 8):
         super().__init__()
-        self.in_dim = _positive_int("VAE", "in_dim", in_dim)
-        self.hidden = _positive_int("VAE", "hidden", hidden)
-        self.latent = _positive_int("VAE", "latent", latent)
+        self.in_dim = positive_int("VAE", "in_dim", in_dim)
+        self.hidden = positive_int("VAE", "hidden", hidden)
+        self.latent = positive_int("VAE", "latent", latent)
         self.encoder = nn.Sequential(nn.Linear(self.in_dim, self.hidden), nn.ReLU())
         self.to_mu = nn.Linear(self.hidden, self.latent)
         self.to_logvar = nn.Linear(self.hidden, self.latent)

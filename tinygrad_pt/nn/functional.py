@@ -1,8 +1,8 @@
 """tinygrad_pt.nn.functional (import as F): PyTorch's functional API over tinygrad_pt's ops.
 
 PyTorch's names, argument order and defaults, with NumPy's ``axis=`` keyword where PyTorch says
-``dim=`` (``dim=`` is accepted as an alias). Thin wrappers: the work is done in
-``tinygrad_pt.ops`` (activation, normalization, loss, indexing), whose docstrings give the
+``dim=`` (``dim=`` is accepted as an alias). Thin wrappers: the work is done in ``tinygrad_pt.ops``
+(activation, normalization, dropout, attention, loss, indexing), whose docstrings give the
 formulas. Where this project's contract differs from PyTorch, it says so:
 
 - ``cross_entropy`` / ``nll_loss``: the class axis is the LAST axis of the input (..., C), and
@@ -21,6 +21,8 @@ from __future__ import annotations
 import warnings
 
 from ..ops import activation as _act
+from ..ops import attention as _attention
+from ..ops import dropout as _dropout
 from ..ops import linalg as _linalg
 from ..ops import loss as _loss
 from ..ops import normalization as _norm
@@ -120,7 +122,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
             inplace: bool = False) -> Tensor:
     """Zero elements with probability p, scale the rest by 1/(1-p); the identity when not
     training."""
-    return _norm.dropout(input, p=p, training=training)
+    return _dropout.dropout(input, p=p, training=training)
 
 
 def normalize(input: Tensor, p: float = 2.0, axis: int | None = None, eps: float = 1e-12,  # noqa: A002
@@ -174,9 +176,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     (..., L, Ev); scale defaults to 1/sqrt(E); is_causal masks keys after the query."""
     if enable_gqa:
         raise NotImplementedError("scaled_dot_product_attention: enable_gqa is not supported")
-    return _norm.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask,
-                                              dropout_p=dropout_p, is_causal=is_causal,
-                                              scale=scale)
+    return _attention.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask,
+                                                   dropout_p=dropout_p, is_causal=is_causal,
+                                                   scale=scale)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -15,17 +15,11 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..backend import rng, to_device
+from ..ops.arguments import check_float_tensor
 from ..tensor import Tensor
 
 __all__ = ["uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_",
            "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "calculate_gain"]
-
-
-def _check(op: str, tensor) -> None:
-    if not isinstance(tensor, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(tensor).__name__}")
-    if tensor.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {tensor.dtype}")
 
 
 def _fill(tensor: Tensor, values) -> Tensor:
@@ -38,7 +32,7 @@ def _fill(tensor: Tensor, values) -> Tensor:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with U(a, b)."""
-    _check("uniform_", tensor)
+    check_float_tensor("uniform_", tensor)
     if not a <= b:
         raise ValueError(f"uniform_: expected a <= b, got a={a}, b={b}")
     return _fill(tensor, rng("cpu").uniform(a, b, size=tensor.shape))
@@ -46,7 +40,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with N(mean, std^2)."""
-    _check("normal_", tensor)
+    check_float_tensor("normal_", tensor)
     if not std >= 0:
         raise ValueError(f"normal_: std must be >= 0, got {std}")
     return _fill(tensor, rng("cpu").normal(mean, std, size=tensor.shape))
@@ -54,7 +48,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with `val`."""
-    _check("constant_", tensor)
+    check_float_tensor("constant_", tensor)
     return _fill(tensor, np.full(tensor.shape, val))
 
 
@@ -103,7 +97,7 @@ def _fan(op, tensor, mode):
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
-    _check("xavier_uniform_", tensor)
+    check_float_tensor("xavier_uniform_", tensor)
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return _fill(tensor, rng("cpu").uniform(-a, a, size=tensor.shape))
@@ -111,7 +105,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
-    _check("xavier_normal_", tensor)
+    check_float_tensor("xavier_normal_", tensor)
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
     return _fill(tensor, rng("cpu").normal(0.0, std, size=tensor.shape))
@@ -123,7 +117,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
 
     With ``a=sqrt(5)`` this is PyTorch's default Linear weight init, bound = 1 / sqrt(fan_in).
     """
-    _check("kaiming_uniform_", tensor)
+    check_float_tensor("kaiming_uniform_", tensor)
     fan = _fan("kaiming_uniform_", tensor, mode)
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan) if fan > 0 else 0.0
     return _fill(tensor, rng("cpu").uniform(-bound, bound, size=tensor.shape))
@@ -132,7 +126,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
     """He: N(0, std^2) with std = gain / sqrt(fan)."""
-    _check("kaiming_normal_", tensor)
+    check_float_tensor("kaiming_normal_", tensor)
     fan = _fan("kaiming_normal_", tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan > 0 else 0.0
     return _fill(tensor, rng("cpu").normal(0.0, std, size=tensor.shape))

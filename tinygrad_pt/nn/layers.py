@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from ..backend import FLOAT_DTYPES, canonical_device, default_float, resolve_dtype, to_device
+from ..ops.shape import flatten
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -26,7 +27,9 @@ __all__ = ["Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "Leaky
            "Sigmoid", "Identity", "Flatten"]
 
 
-def _positive_int(layer: str, name: str, value) -> int:
+def positive_int(layer: str, name: str, value) -> int:
+    """`value` as an int > 0: TypeError for a non-integer (a bool included), ValueError for
+    zero or less. Shared with the models' constructors (models/ae.py)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{layer}: {name} must be an int, got {type(value).__name__} {value!r}")
     if value <= 0:
@@ -58,8 +61,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  device=None, dtype=None):
         super().__init__()
-        self.in_features = _positive_int("Linear", "in_features", in_features)
-        self.out_features = _positive_int("Linear", "out_features", out_features)
+        self.in_features = positive_int("Linear", "in_features", in_features)
+        self.out_features = positive_int("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = _new_parameter("Linear", (self.out_features, self.in_features), dtype, device)
         init.uniform_(self.weight, -bound, bound)
@@ -86,8 +89,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype=None):
         super().__init__()
-        self.num_embeddings = _positive_int("Embedding", "num_embeddings", num_embeddings)
-        self.embedding_dim = _positive_int("Embedding", "embedding_dim", embedding_dim)
+        self.num_embeddings = positive_int("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = positive_int("Embedding", "embedding_dim", embedding_dim)
         self.weight = _new_parameter("Embedding", (self.num_embeddings, self.embedding_dim),
                                      dtype, device)
         init.normal_(self.weight)
@@ -114,7 +117,7 @@ class LayerNorm(Module):
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(
-            _positive_int("LayerNorm", "normalized_shape", n) for n in normalized_shape)
+            positive_int("LayerNorm", "normalized_shape", n) for n in normalized_shape)
         if not self.normalized_shape:
             raise ValueError("LayerNorm: normalized_shape must have at least one axis, got ()")
         if not eps > 0:
@@ -232,16 +235,11 @@ class Flatten(Module):
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x):
-        shape = x.shape
-        n = len(shape)
-        start = self.start_dim + n if self.start_dim < 0 else self.start_dim
-        end = self.end_dim + n if self.end_dim < 0 else self.end_dim
-        if not (0 <= start < max(n, 1) and 0 <= end < max(n, 1)) or start > end:
+        try:
+            return flatten(x, self.start_dim, self.end_dim)
+        except ValueError as e:  # said again in the layer's terms (start_dim, not start_axis)
             raise ValueError(f"Flatten: start_dim={self.start_dim}, end_dim={self.end_dim} do "
-                             f"not select axes of an input of shape {shape}")
-        if n == 0:
-            return x.reshape((1,))
-        return x.reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])
+                             f"not select axes of an input of shape {x.shape} ({e})") from None
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

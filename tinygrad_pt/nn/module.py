@@ -21,8 +21,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..autograd import no_grad
-from ..backend import (FLOAT_DTYPES, canonical_device, default_float, is_cupy_array, resolve_dtype,
-                       to_device, xp_for)
+from ..backend import (FLOAT_DTYPES, default_float, is_cupy_array, parse_to_args,
+                       resolve_dtype, to_device, xp_for)
 from ..tensor import Tensor
 
 __all__ = ["Module", "Parameter", "ModuleList", "Sequential", "StateDictError"]
@@ -396,13 +396,7 @@ class Module:
         references held elsewhere, an optimizer's included, still see them. Casting applies to
         floating-point tensors only; integer buffers keep their dtype. Returns self.
         """
-        for a in args:
-            if isinstance(a, str) and a.lower().split(":")[0] in ("cpu", "cuda", "gpu"):
-                device = a
-            else:
-                dtype = a
-        device = None if device is None else canonical_device(device)
-        dtype = resolve_dtype(dtype)
+        device, dtype = parse_to_args(args, device, dtype)
         if dtype is not None and dtype not in FLOAT_DTYPES:
             allowed = ", ".join(map(str, FLOAT_DTYPES))
             raise TypeError(f"Module.to: only floating-point dtypes ({allowed}) can be given, got "

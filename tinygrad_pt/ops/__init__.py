@@ -5,8 +5,8 @@ Each module lists in ``__all__`` the functions it gives the ``tg`` namespace (``
 ``install_tensor_methods`` attaches those when the package is imported: see the note in tensor.py.
 """
 from ..tensor import Tensor
-from . import (activation, elementwise, indexing, inplace, linalg, loss, normalization, reduce,
-               shape)
+from . import (activation, attention, dropout, elementwise, indexing, inplace, linalg, loss,
+               normalization, reduce, shape)
 from .activation import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
@@ -15,7 +15,8 @@ from .normalization import *  # noqa: F401,F403
 from .reduce import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 
-MODULES = (elementwise, reduce, linalg, shape, indexing, activation, normalization, loss, inplace)
+MODULES = (elementwise, reduce, linalg, shape, indexing, activation, normalization, dropout,
+           attention, loss, inplace)
 
 
 def install_tensor_methods():

@@ -8,22 +8,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor
-from .reduce import normalize_axis
+from .arguments import check_float_tensor, one_axis
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "softmax", "log_softmax"]
-
-
-def _check_tensor(op: str, x):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -110,7 +101,7 @@ class GELU(Function):
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0) elementwise; the gradient at 0 is 0."""
-    _check_tensor("relu", x)
+    check_float_tensor("relu", x)
     return ReLU.apply(x)
 
 
@@ -135,7 +126,7 @@ class LeakyReLU(Function):
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else negative_slope * x (at 0 the gradient is negative_slope, as PyTorch)."""
-    _check_tensor("leaky_relu", x)
+    check_float_tensor("leaky_relu", x)
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) \
             or not math.isfinite(negative_slope):
         raise TypeError(f"leaky_relu: negative_slope must be a finite number, got "
@@ -145,13 +136,13 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 def sigmoid(x: Tensor) -> Tensor:
     """1 / (1 + exp(-x)), stable for large |x| (sigmoid(-1000) is 0, not a NaN or overflow)."""
-    _check_tensor("sigmoid", x)
+    check_float_tensor("sigmoid", x)
     return Sigmoid.apply(x)
 
 
 def tanh(x: Tensor) -> Tensor:
     """tanh(x) elementwise; the gradient is 1 - tanh(x)^2."""
-    _check_tensor("tanh", x)
+    check_float_tensor("tanh", x)
     return Tanh.apply(x)
 
 
@@ -164,7 +155,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     approximate="none" (default, PyTorch's) is exact (erf); "tanh" is
     x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GPT-2's. Same shape and dtype as x.
     """
-    _check_tensor("gelu", x)
+    check_float_tensor("gelu", x)
     if approximate not in GELU_APPROXIMATIONS:
         raise ValueError(f"gelu: approximate must be one of {GELU_APPROXIMATIONS}, "
                          f"got {approximate!r}")
@@ -173,7 +164,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, reverting to x where beta x > threshold (PyTorch's)."""
-    _check_tensor("softplus", x)
+    check_float_tensor("softplus", x)
     if beta == 0:
         raise ValueError("softplus: beta must be non-zero, got 0")
     return Softplus.apply(x, beta=float(beta), threshold=float(threshold))
@@ -210,20 +201,10 @@ class LogSoftmax(Function):
         return g.reshape(self.shape)
 
 
-def _one_axis(op: str, axis, ndim: int) -> int:
-    """A single axis (an int, negatives allowed) as a non-negative int; 0-d tensors take -1 or 0."""
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{op}: axis must be a single int, got {axis!r}")
-    if ndim == 0:
-        normalize_axis(op, axis, 0)  # raises unless axis is 0 or -1
-        return 0
-    return normalize_axis(op, axis, ndim)[0]
-
-
 def _along_axis(fn_class, op: str, x: Tensor, axis) -> Tensor:
-    _check_tensor(op, x)
+    check_float_tensor(op, x)
     # A 0-d tensor is a slice of one value: the Function runs it as shape (1,).
-    return fn_class.apply(x, axis=_one_axis(op, axis, x.ndim))
+    return fn_class.apply(x, axis=one_axis(op, axis, x.ndim, scalar_ok=True))
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:

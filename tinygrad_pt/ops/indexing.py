@@ -18,12 +18,9 @@ from ..autograd import Function, broadcasts_to
 from ..backend import array_module, device_of, is_cupy_array
 from ..checks import check_values
 from ..tensor import Tensor
+from .arguments import is_int
 
 __all__ = ["masked_fill", "tril", "triu"]
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def scatter_add(target, index, values):
@@ -86,7 +83,7 @@ def _normalize_index(x: Tensor, key):
     """
     items = []
     for item in key if isinstance(key, tuple) else (key,):
-        if item is None or item is Ellipsis or isinstance(item, slice) or _is_int(item):
+        if item is None or item is Ellipsis or isinstance(item, slice) or is_int(item):
             items.append(item)
         elif isinstance(item, (bool, np.bool_)):
             items.append(array_module(x.data).asarray(item))  # a 0-d mask: adds an axis of 1 or 0
@@ -105,7 +102,7 @@ def _normalize_index(x: Tensor, key):
     def width(item):
         if item is None or item is Ellipsis:
             return 0
-        if isinstance(item, slice) or _is_int(item):
+        if isinstance(item, slice) or is_int(item):
             return 1
         return item.ndim if item.dtype.kind == "b" else 1
 
@@ -125,7 +122,7 @@ def _normalize_index(x: Tensor, key):
             if item.step == 0:
                 raise ValueError("getitem: slice step cannot be zero")
             axis += 1
-        elif _is_int(item):
+        elif is_int(item):
             size = x.shape[axis]
             if not -size <= item < size:
                 raise IndexError(f"getitem: index {item} is out of bounds for axis {axis} "
@@ -315,7 +312,7 @@ def _triangle(op: str, cls, x: Tensor, k) -> Tensor:
     if x.ndim < 2:
         raise ValueError(f"{op}: expected a tensor with at least 2 dimensions (the last two are "
                          f"the matrix), got shape {x.shape}")
-    if not _is_int(k):
+    if not is_int(k):
         raise TypeError(f"{op}: the diagonal offset k must be an integer, got {k!r}")
     return cls.apply(x, k=int(k))
 

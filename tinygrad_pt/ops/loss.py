@@ -20,6 +20,7 @@ from ..checks import check_values
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor, as_array
 from .activation import stable_sigmoid
+from .arguments import check_float_tensor
 
 __all__ = []  # losses live in tg.nn.functional
 
@@ -28,13 +29,6 @@ REDUCTIONS = ("mean", "sum", "none")
 
 # ----------------------------------------------------------------------------------------------------
 # Checking inputs
-
-
-def _check_input(op: str, x, name: str = "input"):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: {name} must be a floating-point tensor, got dtype {x.dtype}")
 
 
 def _check_reduction(op: str, reduction):
@@ -97,7 +91,7 @@ def mse_loss(input: Tensor, target, reduction: str = "mean", weight=None) -> Ten
     weighted mean sum(w (x - y)^2) / sum(w), as PyTorch.
     """
     op = "mse_loss"
-    _check_input(op, input)
+    check_float_tensor(op, input, "input")
     _check_reduction(op, reduction)
     diff = input - _float_target(op, target, input)
     squared = diff * diff
@@ -151,7 +145,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None,  # noqa: A002
     Inputs outside [0, 1] raise ValueError (use binary_cross_entropy_with_logits for logits).
     """
     op = "binary_cross_entropy"
-    _check_input(op, input)
+    check_float_tensor(op, input, "input")
     _check_reduction(op, reduction)
     y = _float_target(op, target, input)
     xp = array_module(input.data)
@@ -215,7 +209,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None,  # noqa
     loss = (1 - y) x + (1 + (pos_weight - 1) y) log(1 + exp(-x)). weight broadcasts to x.
     """
     op = "binary_cross_entropy_with_logits"
-    _check_input(op, input)
+    check_float_tensor(op, input, "input")
     _check_reduction(op, reduction)
     y = _float_target(op, target, input)
     inputs = [input, y]
@@ -328,7 +322,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
     IndexError naming the value and C.
     """
     op = "cross_entropy"
-    _check_input(op, input)
+    check_float_tensor(op, input, "input")
     _check_reduction(op, reduction)
     if input.ndim == 0:
         raise ValueError(f"{op}: input must have a class axis (..., C), got a 0-d tensor")
@@ -384,7 +378,7 @@ def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,  # no
     class indices `target` (...): -w[t] * input[..., t]. Same rules as cross_entropy (which is
     nll_loss(log_softmax(x), t) fused)."""
     op = "nll_loss"
-    _check_input(op, input)
+    check_float_tensor(op, input, "input")
     _check_reduction(op, reduction)
     if input.ndim == 0:
         raise ValueError(f"{op}: input must have a class axis (..., C), got a 0-d tensor")
@@ -425,8 +419,8 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     is the mean over the 2N rows of the cross-entropy: a 0-d tensor.
     """
     op = "nt_xent"
-    _check_input(op, z1, "z1")
-    _check_input(op, z2, "z2")
+    check_float_tensor(op, z1, "z1")
+    check_float_tensor(op, z2, "z2")
     if z1.ndim != 2 or z1.shape != z2.shape or z1.shape[0] == 0:
         raise ValueError(f"{op}: z1 and z2 must be two non-empty (N, D) tensors of the same shape, "
                          f"got {z1.shape} and {z2.shape}")

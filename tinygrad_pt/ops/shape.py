@@ -19,6 +19,7 @@ import numpy as np
 from ..autograd import Function, unbroadcast
 from ..backend import array_module
 from ..tensor import Tensor, lift
+from .arguments import is_int, one_axis
 from .indexing import getitem
 from .reduce import normalize_axis
 
@@ -26,25 +27,11 @@ __all__ = ["reshape", "transpose", "permute", "swapaxes", "broadcast_to", "squee
            "unsqueeze", "flatten", "concatenate", "cat", "stack", "split", "chunk"]
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _one_axis(op: str, axis, ndim: int) -> int:
-    """A single axis in range(ndim) (negatives count from the end)."""
-    if not _is_int(axis):
-        raise TypeError(f"{op}: axis must be an integer, got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} "
-                         "dimension(s)")
-    return int(axis) % ndim
-
-
 def _shape_args(op: str, shape) -> tuple:
     """``f(2, 3)`` and ``f((2, 3))`` both give (2, 3)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    if not all(_is_int(n) for n in shape):
+    if not all(is_int(n) for n in shape):
         raise TypeError(f"{op}: shape must be integers, got {tuple(shape)}")
     return tuple(int(n) for n in shape)
 
@@ -111,7 +98,7 @@ def transpose(x: Tensor, *axes) -> Tensor:
         axes = tuple(range(x.ndim))[::-1]
     elif len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
-    ok = (len(axes) == x.ndim and all(_is_int(a) and -x.ndim <= a < x.ndim for a in axes))
+    ok = (len(axes) == x.ndim and all(is_int(a) and -x.ndim <= a < x.ndim for a in axes))
     perm = tuple(int(a) % x.ndim for a in axes) if ok else ()
     if not ok or sorted(perm) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {tuple(axes)} are not a permutation of the {x.ndim} "
@@ -124,7 +111,7 @@ permute = transpose  # PyTorch's name for the same thing
 
 def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
     """x with axes `axis1` and `axis2` exchanged (a transpose)."""
-    a, b = _one_axis("swapaxes", axis1, x.ndim), _one_axis("swapaxes", axis2, x.ndim)
+    a, b = one_axis("swapaxes", axis1, x.ndim), one_axis("swapaxes", axis2, x.ndim)
     perm = list(range(x.ndim))
     perm[a], perm[b] = b, a
     return Transpose.apply(x, axes=tuple(perm))
@@ -156,7 +143,7 @@ def _check_broadcast(op: str, shape: tuple, target: tuple):
 
 def broadcast_to(x: Tensor, shape) -> Tensor:
     """NumPy's broadcast_to: x repeated (as a view) to `shape`."""
-    shape = _shape_args("broadcast_to", (shape,) if _is_int(shape) else (tuple(shape),))
+    shape = _shape_args("broadcast_to", (shape,) if is_int(shape) else (tuple(shape),))
     _check_broadcast("broadcast_to", x.shape, shape)
     return BroadcastTo.apply(x, shape=shape)
 
@@ -201,7 +188,7 @@ def expand_dims(x: Tensor, axis) -> Tensor:
     >>> tg.zeros(2, 3).expand_dims(-1).shape
     (2, 3, 1)
     """
-    n_new = 1 if _is_int(axis) else len(tuple(axis))
+    n_new = 1 if is_int(axis) else len(tuple(axis))
     new = normalize_axis("expand_dims", axis, x.ndim + n_new)
     sizes = iter(x.shape)
     return Reshape.apply(x, shape=tuple(1 if i in new else next(sizes)
@@ -210,7 +197,7 @@ def expand_dims(x: Tensor, axis) -> Tensor:
 
 def unsqueeze(x: Tensor, axis: int) -> Tensor:
     """PyTorch's name for expand_dims with one axis."""
-    return expand_dims(x, _one_axis("unsqueeze", axis, x.ndim + 1))
+    return expand_dims(x, one_axis("unsqueeze", axis, x.ndim + 1))
 
 
 def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
@@ -223,7 +210,7 @@ def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     """
     if x.ndim == 0:
         return Reshape.apply(x, shape=(1,))
-    s, e = _one_axis("flatten", start_axis, x.ndim), _one_axis("flatten", end_axis, x.ndim)
+    s, e = one_axis("flatten", start_axis, x.ndim), one_axis("flatten", end_axis, x.ndim)
     if s > e:
         raise ValueError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis} for a "
                          f"tensor of shape {x.shape}")
@@ -285,7 +272,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
     if first.ndim == 0:
         raise ValueError("concatenate: 0-d tensors cannot be concatenated (there is no axis to "
                          "join along); use stack")
-    axis = _one_axis("concatenate", axis, first.ndim)
+    axis = one_axis("concatenate", axis, first.ndim)
     for i, t in enumerate(tensors[1:], start=1):
         if t.ndim != first.ndim:
             raise ValueError(f"concatenate: tensor {i} has shape {t.shape} but tensor 0 has "
@@ -310,7 +297,7 @@ def stack(tensors, axis: int = 0, *, dim: int | None = None) -> Tensor:
     """
     tensors = _tensor_list("stack", tensors)
     first = tensors[0]
-    axis = _one_axis("stack", axis if dim is None else dim, first.ndim + 1)
+    axis = one_axis("stack", axis if dim is None else dim, first.ndim + 1)
     for i, t in enumerate(tensors[1:], start=1):
         if t.shape != first.shape:
             raise ValueError(f"stack: tensor {i} has shape {t.shape} but tensor 0 has "
@@ -335,9 +322,9 @@ def split(x: Tensor, indices_or_sections, axis: int = 0) -> list:
     >>> [p.shape for p in tg.zeros(5, 2).split([1, 3])]
     [(1, 2), (2, 2), (2, 2)]
     """
-    axis = _one_axis("split", axis, x.ndim)
+    axis = one_axis("split", axis, x.ndim)
     n = x.shape[axis]
-    if _is_int(indices_or_sections):
+    if is_int(indices_or_sections):
         sections = int(indices_or_sections)
         if sections <= 0:
             raise ValueError(f"split: the number of sections must be positive, got {sections}")
@@ -348,7 +335,7 @@ def split(x: Tensor, indices_or_sections, axis: int = 0) -> list:
         bounds = [k * step for k in range(sections + 1)]
     else:
         points = list(indices_or_sections)
-        if not all(_is_int(p) for p in points):
+        if not all(is_int(p) for p in points):
             raise TypeError(f"split: split points must be integers, got {points}")
         bounds = [0] + [int(p) for p in points] + [None]  # slicing clamps and wraps as NumPy's
     return _slices(x, axis, bounds)
@@ -362,9 +349,9 @@ def chunk(x: Tensor, chunks: int, axis: int = 0, *, dim: int | None = None) -> l
     >>> [p.shape[0] for p in tg.zeros(5).chunk(4)]
     [2, 2, 1]
     """
-    if not _is_int(chunks) or chunks <= 0:
+    if not is_int(chunks) or chunks <= 0:
         raise ValueError(f"chunk: the number of chunks must be a positive integer, got {chunks!r}")
-    axis = _one_axis("chunk", axis if dim is None else dim, x.ndim)
+    axis = one_axis("chunk", axis if dim is None else dim, x.ndim)
     n = x.shape[axis]
     if n == 0:  # nothing to cut: `chunks` empty pieces, as PyTorch
         return _slices(x, axis, [0] * (chunks + 1))

@@ -32,6 +32,7 @@ import warnings
 import numpy as np
 
 from ..backend import get_rng_state, set_rng_state
+from ..errors import UserError
 from ..serialization import load, load_metadata, save
 
 __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_info", "CHECKPOINT_NAME",
@@ -45,7 +46,7 @@ LOOP_KEYS = ("steps", "eval_every", "log_every", "checkpoint_every")
 _SECTIONS = ("module", "optim", "sched", "extra")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be loaded into this recipe (another recipe, another config,
     another format version, missing or unexpected entries)."""
 

@@ -16,6 +16,7 @@ from ..backend import manual_seed
 from ..creation import tensor
 from ..data import DataLoader, load_digits
 from ..nn import functional as F
+from .loop import optimize
 
 LOG_EVERY = 10  # read the loss back to the host only this often (a device sync on cuda)
 
@@ -33,6 +34,12 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, device: str) -> flo
     return float((logits.numpy().argmax(axis=1) == y).mean())
 
 
+def _endless(loader):
+    """The loader's batches, epoch after epoch (each epoch shuffled anew by the loader)."""
+    while True:
+        yield from loader
+
+
 def train_digits_mlp(steps: int = 300, batch_size: int = 64, lr: float = 3e-3, device: str = "cpu",
                      seed: int = 0, progress: bool = True) -> dict:
     """Train for `steps` AdamW steps; returns the final train loss, test accuracy and speed."""
@@ -46,23 +53,24 @@ def train_digits_mlp(steps: int = 300, batch_size: int = 64, lr: float = 3e-3, d
     loader = DataLoader((x_train, y_train), batch_size=batch_size, shuffle=True, drop_last=True,
                         seed=seed)
 
+    batches = _endless(loader)
     bar = tqdm(total=steps, desc="digits-mlp", unit="step", disable=not progress)
-    step, loss_value, start = 0, float("nan"), time.perf_counter()
-    while step < steps:
-        for xb, yb in loader:
-            logits = model(tensor(xb, device=device))
-            loss = F.cross_entropy(logits, tensor(yb, device=device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
-            if step % LOG_EVERY == 0 or step == steps:
-                loss_value = loss.item()  # the only host sync of the loop
-                elapsed = time.perf_counter() - start
-                bar.set_postfix(loss=f"{loss_value:.4f}", ex_per_s=f"{step * batch_size / elapsed:,.0f}")
-            bar.update(1)
-            if step == steps:
-                break
+    loss_value, start = float("nan"), time.perf_counter()
+
+    def loss_of_step(step):
+        xb, yb = next(batches)
+        return F.cross_entropy(model(tensor(xb, device=device)), tensor(yb, device=device))
+
+    def log(done, loss):
+        nonlocal loss_value
+        if done % LOG_EVERY == 0 or done == steps:
+            loss_value = loss.item()  # the only host sync of the loop
+            elapsed = time.perf_counter() - start
+            rate = done * batch_size / elapsed
+            bar.set_postfix(loss=f"{loss_value:.4f}", ex_per_s=f"{rate:,.0f}")
+        bar.update(1)
+
+    optimize(opt, loss_of_step, steps, on_step=log)
     bar.close()
     seconds = time.perf_counter() - start
     return {"steps": steps, "train_loss": loss_value,

@@ -36,15 +36,50 @@ import numpy as np
 from tqdm import tqdm
 
 from ..backend import get_rng_state, set_rng_state
+from ..errors import UserError
 from ..tensor import Tensor
 from .checkpoint import CHECKPOINT_NAME, checkpoint_info, load_checkpoint, save_checkpoint
 from .metrics import MetricsLog, read_metrics, truncate
 
-__all__ = ["train", "METRICS_NAME", "CONFIG_NAME", "LOSS_CURVES_NAME"]
+__all__ = ["train", "optimize", "resume_checkpoint", "METRICS_NAME", "CONFIG_NAME", "LOSS_CURVES_NAME"]
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"
 LOSS_CURVES_NAME = "loss_curves.png"
+
+
+def optimize(optimizer, loss_fn, steps: int, on_step=None):
+    """Take `steps` optimisation steps: ``loss = loss_fn(step)``, zero_grad, backward, step.
+
+    The loop of the small trainings that need no run directory (a probe's head, fine-tuning,
+    the GAN's judge, the demo MLP), written once here so that no module below train/ runs one.
+    ``on_step(done, loss)`` is called after each step (done counts from 1), e.g. to log.
+    Returns the last loss Tensor, not read back (reading it is a device sync: the caller's
+    choice).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
+        raise ValueError(f"optimize: steps must be a positive integer, got {steps!r}")
+    for step in range(int(steps)):
+        loss = loss_fn(step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if on_step is not None:
+            on_step(step + 1, loss)
+    return loss
+
+
+def resume_checkpoint(out_dir) -> str:
+    """The checkpoint that resuming the run in `out_dir` continues from. Checked once, here, for
+    train(resume=True) and the CLI's --resume alike: a FileNotFoundError when there is none."""
+    out_dir = os.fspath(out_dir)
+    path = os.path.join(out_dir, CHECKPOINT_NAME)
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, f"train: resume=True (--resume continues the run in "
+                                f"{out_dir}), but it holds no {CHECKPOINT_NAME}: there is no run "
+                                "to continue; start without resume to train from scratch, or "
+                                "point --out at the run", path)
+    return path
 
 
 def _cadence(name: str, value) -> int:
@@ -52,8 +87,8 @@ def _cadence(name: str, value) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"train: {name} must be a non-negative integer (0 or None: only at the "
-                         f"end), got {value!r}")
+        raise UserError(f"train: {name} must be a non-negative integer (0 or None: only at the "
+                        f"end), got {value!r}")
     return int(value)
 
 
@@ -171,7 +206,7 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
     cfg = recipe.config
     steps = cfg.get("steps") if steps is None else steps
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
-        raise ValueError(f"train: steps must be a positive integer, got {steps!r}")
+        raise UserError(f"train: steps must be a positive integer, got {steps!r}")
     steps = int(steps)
     eval_every = _cadence("eval_every", cfg.get("eval_every") if eval_every is None else eval_every)
     checkpoint_every = _cadence("checkpoint_every",
@@ -187,15 +222,12 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
 
     start_step, elapsed0 = 0, 0.0
     if resume:
-        if not os.path.exists(ckpt_path):
-            raise FileNotFoundError(2, f"train: resume=True (--resume) continues the run saved in "
-                                    f"{out_dir!r}, but it holds no {CHECKPOINT_NAME}; start "
-                                    "without resume to train from scratch", ckpt_path)
+        resume_checkpoint(out_dir)  # a clear error when there is nothing to resume
         start_step = load_checkpoint(ckpt_path, recipe)
         elapsed0 = checkpoint_info(ckpt_path)["elapsed"]
         if start_step > steps:
-            raise ValueError(f"train: the checkpoint in {out_dir!r} is at step {start_step}, past "
-                             f"the requested total steps={steps}; ask for more steps")
+            raise UserError(f"train: the checkpoint in {out_dir!r} is at step {start_step}, past "
+                            f"the requested total steps={steps}; ask for more steps")
         truncate(log_path, start_step)  # rows written after the checkpoint would repeat
         log = MetricsLog(log_path, fresh=False)
         say(f"{recipe.name}: resumed from step {start_step} of {steps} ({ckpt_path})")

@@ -3,7 +3,8 @@
     results = run_probe("runs/simclr")          # prints a table, writes runs/simclr/probe.md
 
 The run directory's checkpoint names its recipe and config; the recipe is rebuilt from them, the
-weights loaded, and its encoder taken:
+weights loaded (``load_run``, train/recipes), and the recipe asked for its encoder
+(``Recipe.feature_encoder``):
 
     simclr, moco   the backbone MLPEncoder (before the projection head)
     ae, dae        the autoencoder's encoder (the code z)
@@ -16,70 +17,66 @@ Then, on the digits test split:
      probe on raw pixels and on a randomly initialised encoder of the same architecture.
   2. With `labels_per_class` labels per class (subsets drawn `subsets` times, mean and spread):
      the linear probe, fine-tuning the pre-trained encoder, and the same network trained from
-     scratch with the same budget (models/probe.py).
+     scratch with the same budget (train/transfer.py).
 """
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 
 from .. import nn
 from ..backend import manual_seed
 from ..data import load_digits
-from ..models.probe import (LinearProbe, accuracy, few_label_subset, fine_tune, fresh_copy,
-                            train_from_scratch)
-from .checkpoint import CHECKPOINT_NAME, checkpoint_info, load_checkpoint
+from ..errors import UserError
+from .transfer import (LinearProbe, accuracy, few_label_subset, fine_tune, fresh_copy,
+                       train_from_scratch)
 
-__all__ = ["run_probe", "encoder_of", "SUPPORTED_RECIPES", "PROBE_NAME"]
+__all__ = ["run_probe", "encoder_of", "PROBE_NAME"]
 
 PROBE_NAME = "probe.md"
 N_CLASSES = 10
-SUPPORTED_RECIPES = ("simclr", "moco", "ae", "dae", "vae", "gan")
 KINDS = ("probe", "fine_tune", "scratch", "gain")  # the few-label columns
 
 
-class _PosteriorMean(nn.Module):
-    """A VAE's encoder as a feature extractor: x -> mu(x), (N, latent)."""
+def _encoder_recipes() -> list:
+    """The registered recipes whose family has an image encoder (imports their modules)."""
+    from .recipes import RECIPES, get_recipe  # noqa: PLC0415 (only on this error path)
 
-    def __init__(self, encoder: nn.Module, to_mu: nn.Linear):
-        super().__init__()
-        self.encoder, self.to_mu = encoder, to_mu
-        self.feat_dim = to_mu.out_features
+    names = []
+    for name in RECIPES:
+        try:
+            if get_recipe(name).has_feature_encoder():
+                names.append(name)
+        except ImportError:  # a family that cannot load here has nothing to probe here
+            pass
+    return names
 
-    def forward(self, x):
-        return self.to_mu(self.encoder(x))
+
+def _no_encoder(what: str) -> UserError:
+    """The error for a run or recipe without an encoder: `what` says which ("... has")."""
+    return UserError(f"probe: {what} no image encoder to probe; supported recipes: "
+                     f"{', '.join(_encoder_recipes())}")
 
 
 def encoder_of(recipe) -> nn.Module:
-    """The feature extractor of a trained recipe (shares its parameters: nothing is copied)."""
-    name = recipe.name
-    if name in ("simclr", "moco"):
-        return recipe.encoder
-    if name in ("ae", "dae"):
-        return recipe.model.encoder
-    if name == "vae":
-        return _PosteriorMean(recipe.model.encoder, recipe.model.to_mu)
-    if name == "gan":
-        return recipe.gan.discriminator.body
-    raise ValueError(f"probe: the {name!r} recipe has no image encoder to probe; supported "
-                     f"recipes: {', '.join(SUPPORTED_RECIPES)}")
+    """The feature extractor of a trained recipe, as the recipe says (``feature_encoder``; it
+    shares the recipe's parameters: nothing is copied)."""
+    has = getattr(type(recipe), "has_feature_encoder", None)
+    if has is None or not has():
+        raise _no_encoder(f"the {recipe.name!r} recipe has")
+    return recipe.feature_encoder()
 
 
-def _load_recipe(from_dir: str, device: str):
-    from .recipes import make_recipe  # (imports the recipe's module only now)
+def _load_recipe(from_dir, device: str):
+    from .recipes import load_run  # (imports the recipe's module only now)
 
-    path = os.path.join(os.fspath(from_dir), CHECKPOINT_NAME)
-    info = checkpoint_info(path)  # a clear FileNotFoundError / CheckpointError if not a run
-    if info["recipe"] not in SUPPORTED_RECIPES:
-        raise ValueError(f"probe: {from_dir!r} holds a {info['recipe']!r} run, which has no image "
-                         f"encoder to probe; supported recipes: {', '.join(SUPPORTED_RECIPES)}")
-    recipe = make_recipe(info["recipe"], info["config"], device=device, seed=info["seed"])
-    with warnings.catch_warnings():  # (on cuda: probing needs no bit-identical continuation)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        load_checkpoint(path, recipe)
-    return recipe, info
+    def require_encoder(cls, info):
+        if not cls.has_feature_encoder():
+            run = f"{os.fspath(from_dir)!r} holds a {info['recipe']!r} run"
+            raise _no_encoder(f"{run}, which has")
+
+    return load_run(from_dir, device, require=require_encoder)
 
 
 def _mean_std(values) -> tuple[float, float]:
@@ -106,11 +103,11 @@ def run_probe(from_dir, device: str = "cpu", labels_per_class=(10, 50), out_dir=
     `finetune_steps` AdamW steps (after a probe fitted for the head's initialisation).
     """
     if isinstance(subsets, bool) or not isinstance(subsets, int) or subsets <= 0:
-        raise ValueError(f"run_probe: subsets must be a positive int, got {subsets!r}")
+        raise UserError(f"run_probe: subsets must be a positive int, got {subsets!r}")
     ks = (labels_per_class,) if isinstance(labels_per_class, int) else tuple(labels_per_class)
     if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k <= 0 for k in ks):
-        raise ValueError(f"run_probe: labels_per_class must be positive ints, got "
-                         f"{labels_per_class!r}")
+        raise UserError(f"run_probe: labels_per_class must be positive ints, got "
+                        f"{labels_per_class!r}")
     recipe, info = _load_recipe(from_dir, device)
     encoder = encoder_of(recipe)
     x_train, y_train = load_digits("train")

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import manual_seed
+from ..errors import UserError
+
 
 class Recipe:
     """Base class; subclasses set ``name`` and ``defaults`` and implement the methods below."""
@@ -30,7 +33,7 @@ class Recipe:
     def __init__(self, config: dict | None = None, device: str = "cpu", seed: int = 0):
         unknown = set(config or {}) - set(self.defaults)
         if unknown:
-            raise ValueError(f"{self.name}: unknown config keys {sorted(unknown)}; "
+            raise UserError(f"{self.name}: unknown config keys {sorted(unknown)}; "
                              f"known: {sorted(self.defaults)}")
         self.config = {**self.defaults, **(config or {})}
         self.device = device
@@ -39,6 +42,9 @@ class Recipe:
         self.modules: dict = {}      # name -> nn.Module
         self.optimizers: dict = {}   # name -> optim.Optimizer
         self.schedulers: dict = {}   # name -> lr scheduler (optional)
+        # Seeded here, once for every recipe, just before build: the initial weights (drawn from
+        # the framework's generators) are then a function of `seed` alone, whoever builds it.
+        manual_seed(seed)
         self.build()
 
     # -- to implement ---------------------------------------------------------------------------
@@ -87,3 +93,14 @@ class Recipe:
 
     def load_extra_state(self, state: dict) -> None:
         pass
+
+    def feature_encoder(self):
+        """The family's image encoder, for the probe (train/probe.py): a module from images
+        (N, 64) to features (N, D) that shares the recipe's parameters (nothing copied). Only
+        families that have one override this."""
+        raise NotImplementedError(f"{self.name}: this model family has no image encoder")
+
+    @classmethod
+    def has_feature_encoder(cls) -> bool:
+        """Whether the family has an image encoder: asked of the class, before a run is rebuilt."""
+        return cls.feature_encoder is not Recipe.feature_encoder

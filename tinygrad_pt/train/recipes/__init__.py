@@ -2,6 +2,7 @@
 
     cls = get_recipe("vae")                       # imports tinygrad_pt.train.recipes.vae
     recipe = make_recipe("gpt", {"steps": 500}, device="cpu", seed=0)
+    recipe, info = load_run("runs/gpt")           # a trained run, rebuilt from its checkpoint
 
 Lazy imports keep ``tinygrad-pt --help`` fast and let one family's missing dependency (or a bug in
 its module) leave the others usable. A value may also be a Recipe subclass itself, which is how
@@ -10,11 +11,14 @@ tests register a recipe of their own.
 from __future__ import annotations
 
 import importlib
+import os
+import warnings
 
-from ...backend import manual_seed
+from ...errors import UserError
+from ..checkpoint import CHECKPOINT_NAME, checkpoint_info, load_checkpoint
 from ..recipe import Recipe
 
-__all__ = ["RECIPES", "get_recipe", "make_recipe"]
+__all__ = ["RECIPES", "get_recipe", "make_recipe", "load_run"]
 
 _PKG = "tinygrad_pt.train.recipes"
 RECIPES: dict = {
@@ -59,10 +63,39 @@ def get_recipe(name: str) -> type:
 
 def make_recipe(name: str, config: dict | None = None, device: str = "cpu",
                 seed: int = 0) -> Recipe:
-    """Seed the framework's generators with `seed`, then build the recipe.
+    """The recipe registered as `name`, built (and seeded: see Recipe) for `device` and `seed`."""
+    return get_recipe(name)(config, device=device, seed=seed)
 
-    Seeding first makes the initial weights (drawn by ``build``) a function of `seed` alone.
+
+def load_run(from_dir, device: str = "cpu", require=None) -> tuple:
+    """(recipe, info): the recipe of the run saved in `from_dir`, rebuilt from its checkpoint's
+    recipe name, config and seed, with the saved state loaded; and the checkpoint's metadata.
+
+    ``require(cls, info)``, when given, sees the recipe's class before anything is built, and
+    raises if the run does not serve the caller (the probe: a family without an image encoder).
+    A missing checkpoint is a FileNotFoundError; an unknown recipe or a config this version
+    cannot build is a UserError; weights that do not fit are a CheckpointError.
     """
+    from_dir = os.fspath(from_dir)
+    path = os.path.join(from_dir, CHECKPOINT_NAME)
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, f"no checkpoint here: no {CHECKPOINT_NAME} there; train a "
+                                f"model first (tinygrad-pt train NAME --out {from_dir})", path)
+    info = checkpoint_info(path)
+    name = info["recipe"]
+    if name not in RECIPES:
+        raise UserError(f"{path} was written by recipe {name!r}, which this tinygrad_pt does not "
+                        f"know (known: {', '.join(RECIPES)})")
     cls = get_recipe(name)
-    manual_seed(seed)
-    return cls(config, device=device, seed=seed)
+    if require is not None:
+        require(cls, info)
+    try:
+        recipe = cls(info["config"], device=device, seed=info["seed"])
+    except UserError:
+        raise
+    except ValueError as e:  # e.g. a config key this version of the recipe no longer has
+        raise UserError(f"cannot rebuild the {name!r} recipe from {path}: {e}") from e
+    with warnings.catch_warnings():  # (on cuda: using a run needs no bit-identical continuation)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        load_checkpoint(path, recipe)
+    return recipe, info

@@ -11,9 +11,6 @@ predicting the average train image for every test image. An autoencoder that lea
 image-specific is far below it (``mse_ratio`` = test_mse / baseline_mse). The denoising recipe
 also reports the MSE of reconstructing clean test images from corrupted ones, beside the MSE of
 the corrupted images themselves (what a "do nothing" denoiser scores).
-
-``DigitsRecipe``, the shared part of the image recipes (ae, dae, vae, gan), lives here too: the
-digits splits, random batches and config checks.
 """
 from __future__ import annotations
 
@@ -22,51 +19,12 @@ import os
 import numpy as np
 
 from ...autograd import no_grad
-from ...backend import manual_seed
 from ...creation import tensor
-from ...data import load_digits
 from ...models.ae import CORRUPTIONS, RECONSTRUCTION_LOSSES, AutoEncoder, DenoisingAutoEncoder
 from ...optim import Adam
-from ..recipe import Recipe
+from .digits import EVAL_SEED, N_SHOWN, RECONSTRUCTIONS_NAME, DigitsRecipe
 
-__all__ = ["DigitsRecipe", "AERecipe", "DAERecipe"]
-
-EVAL_SEED = 1234       # evaluation noise/corruption: the same for every run, whatever its seed
-N_SHOWN = 16           # test images in the reconstruction grids
-RECONSTRUCTIONS_NAME = "reconstructions.png"
-
-
-class DigitsRecipe(Recipe):
-    """The shared part of the digits recipes: data, batches and config checks."""
-
-    def load_data(self) -> None:
-        """The fixed digits split: x_* (N, 64) float32 in [0, 1], y_* (N,) int64."""
-        self.x_train, self.y_train = load_digits("train")
-        self.x_test, self.y_test = load_digits("test")
-
-    def draw_batch(self) -> tuple:
-        """(x,): `batch_size` train images (N, 64) drawn with replacement by self.rng."""
-        idx = self.rng.integers(0, len(self.x_train), self.config["batch_size"])
-        return (self.x_train[idx],)
-
-    def _bad(self, key: str, expected: str):
-        raise ValueError(f"{self.name}: config {key}={self.config[key]!r}; expected {expected}")
-
-    def check_positive_ints(self, *keys) -> None:
-        for key in keys:
-            v = self.config[key]
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-                self._bad(key, "a positive integer")
-
-    def check_positive_floats(self, *keys) -> None:
-        for key in keys:
-            v = self.config[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
-                self._bad(key, "a positive number")
-
-    def check_choice(self, key: str, choices) -> None:
-        if self.config[key] not in choices:
-            self._bad(key, f"one of {tuple(choices)}")
+__all__ = ["AERecipe", "DAERecipe"]
 
 
 class AERecipe(DigitsRecipe):
@@ -89,7 +47,6 @@ class AERecipe(DigitsRecipe):
 
     def build(self):
         self.check_config()
-        manual_seed(self.seed)  # the weights' init draws from the framework's generator
         self.load_data()
         self.model = self.make_model().to(self.device)
         self.modules = {"model": self.model}
@@ -134,6 +91,10 @@ class AERecipe(DigitsRecipe):
         path = os.path.join(out_dir, RECONSTRUCTIONS_NAME)
         return [image_grid((x, self.reconstruct(x)), path, nrow=8,
                            title=f"{self.name}: test images / reconstructions")]
+
+    def feature_encoder(self):
+        """The encoder: images -> the code z."""
+        return self.model.encoder
 
     def summary(self, metrics: dict) -> str:
         return (f"test MSE {metrics['test_mse']:.4f} vs mean-image baseline "

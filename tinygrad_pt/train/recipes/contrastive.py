@@ -9,7 +9,7 @@ One step: `batch_size` distinct train images drawn by ``self.rng``, two augmente
 ``self.rng`` too), the contrastive loss, backward, AdamW. No label is used.
 
 Evaluation measures what the encoder learned: a linear probe (multinomial logistic regression
-trained with tinygrad_pt on the frozen features of the train split, models/probe.py) scored on
+trained with tinygrad_pt on the frozen features of the train split, train/transfer.py) scored on
 the test split, beside the same probe on raw pixels; and the contrastive loss on two fixed
 augmented views of the test split (the same views at every evaluation, from a generator of their
 own). Artifacts: PCA and t-SNE plots of the test features, coloured by class.
@@ -29,9 +29,9 @@ from ...backend import to_device
 from ...creation import tensor
 from ...data.augment import two_views
 from ...models.contrastive import MLPEncoder, MoCo, ProjectionHead, SimCLR
-from ...models.probe import LinearProbe
 from ...optim import AdamW
-from .autoencoder import DigitsRecipe
+from ..transfer import LinearProbe
+from .digits import DigitsRecipe
 
 __all__ = ["ContrastiveRecipe", "SimCLRRecipe", "MoCoRecipe"]
 
@@ -165,6 +165,10 @@ class ContrastiveRecipe(DigitsRecipe):
         return [scatter_2d(feats, self.y_test, os.path.join(out_dir, f"features_{method}.png"),
                            method=method, title=f"{self.name}: {label} of the test features")
                 for method, label in (("pca", "PCA"), ("tsne", "t-SNE"))]
+
+    def feature_encoder(self):
+        """The backbone (before the projection head), the features that transfer."""
+        return self.encoder
 
     def summary(self, metrics: dict) -> str:
         return (f"linear-probe test accuracy {metrics['probe_acc']:.3f} on frozen features "

@@ -12,9 +12,9 @@ Evaluation (the latents are drawn once from a generator of their own, the same f
 evaluation and every run):
   - the discriminator's accuracy on the test images vs as many fakes (0.5: it cannot tell);
   - recognisability of ``score_samples`` fakes by a digits classifier trained in tinygrad_pt
-    (models/classifier.py, trained once per recipe, on first use, seeded): the share classified
-    with confidence > 0.9, how many of the 10 classes those cover, and the entropy of their
-    predicted-class histogram (log2(10) = 3.32 bits when the classes are balanced);
+    (models/classifier.py; trained by train/classifier.py once per recipe, on first use, seeded):
+    the share classified with confidence > 0.9, how many of the 10 classes those cover, and the
+    entropy of their predicted-class histogram (log2(10) = 3.32 bits when the classes are balanced);
   - reuse of the discriminator's features: the test accuracy of a linear probe (closed-form ridge
     regression, models/gan.py) on D's penultimate layer, beside the same probe on the untrained
     D's features and on raw pixels. (On digits, random features of this width are already a
@@ -28,12 +28,12 @@ import os
 import numpy as np
 
 from ...autograd import no_grad
-from ...backend import manual_seed
 from ...creation import tensor
-from ...models.classifier import score_samples, train_digits_classifier
+from ...models.classifier import score_samples
 from ...models.gan import GAN, discriminator_features, ridge_probe_accuracy
 from ...optim import Adam
-from .autoencoder import EVAL_SEED, DigitsRecipe
+from ..classifier import train_digits_classifier
+from .digits import EVAL_SEED, DigitsRecipe
 
 __all__ = ["GANRecipe"]
 
@@ -89,7 +89,6 @@ class GANRecipe(DigitsRecipe):
                 self._bad(key, "a number in [0, 1)")
         if not (isinstance(c["confidence"], (int, float)) and 0 <= c["confidence"] < 1):
             self._bad("confidence", "a number in [0, 1)")
-        manual_seed(self.seed)  # the weights' init draws from the framework's generator
         self.load_data()
         self.gan = GAN(c["latent"], c["hidden"], 64).to(self.device)
         self.modules = {"generator": self.gan.generator, "discriminator": self.gan.discriminator}
@@ -146,7 +145,7 @@ class GANRecipe(DigitsRecipe):
     def evaluate(self) -> dict:
         c = self.config
         if self.classifier is None:
-            # Trained on the cpu with generators of its own (see models/classifier.py): the
+            # Trained on the cpu with generators of its own (see train/classifier.py): the
             # training streams of this run do not move.
             self.classifier, self.classifier_accuracy = train_digits_classifier(
                 c["classifier_steps"], seed=EVAL_SEED)
@@ -179,6 +178,10 @@ class GANRecipe(DigitsRecipe):
         z = self.gan.sample_latents(int(n), self.device).numpy()
         return [image_grid(self.generate(z), os.path.join(out_dir, SAMPLED_NAME),
                            nrow=min(int(n), 8), title=f"gan: {n} samples")]
+
+    def feature_encoder(self):
+        """The discriminator's body: images -> its penultimate layer."""
+        return self.gan.discriminator.body
 
     def summary(self, metrics: dict) -> str:
         return (f"{metrics['confident_fraction']:.0%} of {self.config['score_samples']} samples "

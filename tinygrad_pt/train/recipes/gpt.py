@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from ...autograd import no_grad
-from ...backend import manual_seed, xp_for
+from ...backend import xp_for
 from ...creation import tensor
 from ...data.text import ByteCorpus
 from ...models.gpt import GPT
@@ -72,7 +72,6 @@ class GPTRecipe(Recipe):
 
     def build(self):
         c = self.config
-        manual_seed(self.seed)  # the weights' init draws from the framework's generator
         self.corpus = ByteCorpus(c["data_path"], seed=0, max_bytes=c["max_bytes"])
         model = GPT(vocab_size=ByteCorpus.vocab_size, block_size=c["block_size"],
                     n_layer=c["n_layer"], n_head=c["n_head"], n_embd=c["n_embd"],

@@ -20,18 +20,30 @@ import os
 
 import numpy as np
 
+from ... import nn
 from ...autograd import no_grad
-from ...backend import manual_seed
 from ...creation import tensor
 from ...models.vae import VAE
 from ...optim import Adam
 from ...optim.lr_scheduler import CosineWithWarmup
-from .autoencoder import EVAL_SEED, N_SHOWN, RECONSTRUCTIONS_NAME, DigitsRecipe
+from .digits import EVAL_SEED, N_SHOWN, RECONSTRUCTIONS_NAME, DigitsRecipe
 
 __all__ = ["VAERecipe"]
 
 SAMPLES_NAME = "samples.png"
 SAMPLED_NAME = "sampled.png"
+
+
+class PosteriorMean(nn.Module):
+    """A VAE's encoder as a feature extractor: x -> mu(x), (N, latent)."""
+
+    def __init__(self, encoder: nn.Module, to_mu: nn.Linear):
+        super().__init__()
+        self.encoder, self.to_mu = encoder, to_mu
+        self.feat_dim = to_mu.out_features
+
+    def forward(self, x):
+        return self.to_mu(self.encoder(x))
 
 
 class VAERecipe(DigitsRecipe):
@@ -58,7 +70,6 @@ class VAERecipe(DigitsRecipe):
         c = self.config
         self.check_positive_ints("steps", "batch_size", "hidden", "latent", "eval_draws")
         self.check_positive_floats("lr", "min_lr")
-        manual_seed(self.seed)  # the weights' init draws from the framework's generator
         self.load_data()
         self.model = VAE(64, c["hidden"], c["latent"]).to(self.device)
         self.modules = {"model": self.model}
@@ -131,6 +142,10 @@ class VAERecipe(DigitsRecipe):
         self.model.train()
         return [image_grid(images, os.path.join(out_dir, SAMPLED_NAME), nrow=min(int(n), 8),
                            title=f"vae: {n} samples")]
+
+    def feature_encoder(self):
+        """The posterior mean mu(x): the encoder and its mu head (shared, not copied)."""
+        return PosteriorMean(self.model.encoder, self.model.to_mu)
 
     def summary(self, metrics: dict) -> str:
         return (f"test ELBO {metrics['test_elbo']:.2f} nats per image (higher is better) = "

@@ -10,7 +10,9 @@
 
 Inputs are NumPy arrays (images (N, D) float32, labels (N,) int64); each helper puts them on the
 model's device itself. Training draws its mini-batches from a NumPy Generator made from `seed`, so
-a call is reproducible.
+a call is reproducible. Every one of them trains through ``optimize`` (train/loop.py), the one
+small loop for trainings that need no run directory; so this file sits in train/, above the
+models whose encoders it carries.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from ..creation import tensor
 from ..nn import functional as F
 from ..nn import init
 from ..tensor import Tensor
+from .loop import optimize
 
 __all__ = ["LinearProbe", "fine_tune", "train_from_scratch", "few_label_subset", "fresh_copy",
            "accuracy", "module_device", "feature_dim"]
@@ -198,11 +201,7 @@ class LinearProbe(nn.Module):
             self.head.bias.data[...] = 0.0
         target = tensor(y, device=self.device)
         opt = optim.Adam(self.head.parameters(), lr=lr, weight_decay=weight_decay)
-        for _ in range(steps):
-            loss = F.cross_entropy(self.head(h), target)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        loss = optimize(opt, lambda step: F.cross_entropy(self.head(h), target), steps)
         return loss.item()
 
     def predict(self, x) -> np.ndarray:
@@ -270,17 +269,17 @@ def fine_tune(encoder: nn.Module, x, y, n_classes: int = 10, steps: int = 300, l
     model.train()
     opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     rng = np.random.default_rng(seed)
-    full = len(x) <= batch_size
-    if full:
-        xb, yb = tensor(x, device=device), tensor(y, device=device)
-    for _ in range(steps):
-        if not full:
+    whole = (tensor(x, device=device), tensor(y, device=device)) if len(x) <= batch_size else None
+
+    def loss_of_step(step):
+        if whole is not None:
+            xb, yb = whole
+        else:
             idx = rng.integers(0, len(x), size=batch_size)
             xb, yb = tensor(x[idx], device=device), tensor(y[idx], device=device)
-        loss = F.cross_entropy(model(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        return F.cross_entropy(model(xb), yb)
+
+    optimize(opt, loss_of_step, steps)
     return model
 
 

@@ -1,0 +1,14 @@
+"""UserError: what a user asked for cannot be done (a bad flag or config value, a run directory
+that holds no run, a family without what was asked of it). The user's to fix, not a bug.
+
+It is raised where such a mistake is found; the `tinygrad-pt` command (cli.py) prints its message
+in one line and exits with status 2, while every other exception keeps its traceback. It is a
+ValueError, so callers that catch ValueError keep working. This module imports nothing, so any
+floor may raise it.
+"""
+
+__all__ = ["UserError"]
+
+
+class UserError(ValueError):
+    """A mistake in what was asked, reported in the user's terms (no traceback on the CLI)."""
