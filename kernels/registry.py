@@ -82,12 +82,6 @@ _import_errors: dict[str, Exception] = {}
 # Settings
 
 
-def implementation_names() -> tuple:
-    """Every name a setting may take: "reference", "fast" and the named faster implementations."""
-    names = {name for dev in FAST.values() for entries in dev.values() for name, _ in entries}
-    return GLOBAL_SETTINGS + tuple(sorted(names))
-
-
 def _check_setting(value, family=None):
     if family is None:
         if value not in GLOBAL_SETTINGS:
