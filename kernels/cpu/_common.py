@@ -28,6 +28,7 @@ only at the source file of the kernel itself, not at this one: after editing thi
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -51,9 +52,14 @@ fallback_counts: Counter = Counter()  # (function, reason) -> how many calls wen
 
 def fallback(function: str, reason: str):
     """Record that `function` handed this call to the reference, and why (a wrong dtype, an empty
-    array, ...). ``fallback_counts`` shows it; the call itself stays quiet, as the reference is
-    correct, only slower."""
+    array, ...). ``fallback_counts`` keeps the count and ``registry.which()`` lists the reasons;
+    the first call for each reason warns (the reference is correct, only slower: once is enough
+    to know that a slow path runs)."""
     fallback_counts[(function, reason)] += 1
+    if fallback_counts[(function, reason)] == 1:
+        warnings.warn(f"kernels: numba {function} handed a call to the reference ({reason}); "
+                      "later calls for this reason do so without a warning", RuntimeWarning,
+                      stacklevel=3)
 
 
 # ----------------------------------------------------------------------------------------------------
