@@ -2,8 +2,11 @@
 
 Same names, signatures and results as ``kernels/reference.py``:
 
-    attention_fwd(q, k, v, causal, scale) -> (out (..., T_q, Dv), lse (..., T_q))
-    attention_bwd(dout, q, k, v, out, lse, causal, scale) -> (dq, dk, dv)
+    attention_fwd(q, k, v, causal, scale, *, variant="auto") -> (out (..., T_q, Dv), lse (..., T_q))
+    attention_bwd(dout, q, k, v, out, lse, causal, scale, *, variant="auto") -> (dq, dk, dv)
+
+``variant`` (keyword only, beyond the reference's signature) forces one of the variants below,
+for tests and benchmarks; the registry and the ops never pass it, so they get "auto".
 
 q (..., T_q, D), k (..., T_k, D), v (..., T_k, Dv) with equal leading axes, which are folded into
 one axis BH (a copy is made only when an input is not C-contiguous). T_q and T_k may differ. The
@@ -11,7 +14,7 @@ causal mask is the reference's: query i sees key j when j <= i (top-left aligned
 is_causal), so every query row sees at least key 0. float32 and float64 run here, in their own
 dtype; any other dtype (float16) is handed to the reference.
 
-Variants (llm.c's dev/cuda habit; ``VARIANT`` forces one, "auto" picks):
+Variants (llm.c's dev/cuda habit; ``variant=`` forces one, "auto" picks):
 
 1. rows  (``_fwd_rows``, ``_bwd_rows``): one query row at a time against all its keys. The row of
    T_k scores is held in per-thread scratch, softmaxed in two passes (max, then exp and sum) and
@@ -87,7 +90,7 @@ BLOCK_K = 64  # keys per tile: one transposed key tile (D x BLOCK_K) and a score
 # is the faster up to D = 4096 at least; the bound keeps its per-thread scratch, about
 # (2 BLOCK_K + BLOCK_Q) x D elements, under ~12 MB, where the rows variant needs O(T_k).
 TILED_MAX_D = 16384
-VARIANT = "auto"  # or "tiled" / "rows", to run one variant whatever the shapes (tests, benchmarks)
+VARIANTS = ("auto", "tiled", "rows")
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -388,13 +391,14 @@ def _bwd_tiled(dout, q, k, v, out, lse, causal, scale, block_k, dq, dk, dv,
 # The reference's interface
 
 
-def _variant(d, dv):
-    if VARIANT == "auto":
+def _variant(variant, d, dv):
+    """The variant that runs: `variant` itself, or for "auto" tiled unless a head dim passes
+    TILED_MAX_D."""
+    if variant not in VARIANTS:
+        raise ValueError(f"attention: unknown variant {variant!r}; expected one of {VARIANTS}")
+    if variant == "auto":
         return "rows" if max(d, dv) > TILED_MAX_D else "tiled"
-    if VARIANT not in ("tiled", "rows"):
-        raise ValueError(f"attention: unknown VARIANT {VARIANT!r}; expected 'auto', 'tiled' or "
-                         "'rows'")
-    return VARIANT
+    return variant
 
 
 def _shapes_agree(q, k, v):
@@ -404,12 +408,13 @@ def _shapes_agree(q, k, v):
             and q.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2])
 
 
-def attention_fwd(q, k, v, causal, scale):
+def attention_fwd(q, k, v, causal, scale, *, variant="auto"):
     """out = softmax(scale * q k^T, causal mask) @ v -> (out (..., T_q, Dv), lse (..., T_q)).
 
     lse is the per-row log-sum-exp of the scaled, masked scores; no T_q x T_k array is made.
     Inputs the kernels do not take (another dtype, no keys, shapes that do not agree) go to the
     reference, which computes or raises as it does; a kernel must never index past an array.
+    variant: "auto", "tiled" or "rows" (see the module docstring).
     """
     dtype = _dtype_of(q, k, v)
     if dtype is None or not _shapes_agree(q, k, v) or k.shape[-2] == 0:
@@ -421,7 +426,7 @@ def attention_fwd(q, k, v, causal, scale):
     lse = np.empty((bh, tq), dtype)
     threads = numba.get_num_threads()
     scale = dtype.type(scale)  # a scalar of the data's dtype: float32 math stays float32
-    if _variant(d, dv) == "rows":
+    if _variant(variant, d, dv) == "rows":
         _fwd_rows(q3, k3, v3, bool(causal), scale, out, lse, np.empty((threads, tk), dtype))
     else:
         bq = _query_block(bh, tq, threads)
@@ -432,8 +437,9 @@ def attention_fwd(q, k, v, causal, scale):
     return out.reshape(lead + (tq, dv)), lse.reshape(lead + (tq,))
 
 
-def attention_bwd(dout, q, k, v, out, lse, causal, scale):
-    """(dq, dk, dv), recomputing P = exp(scale * q k^T - lse) tile by tile (see the reference)."""
+def attention_bwd(dout, q, k, v, out, lse, causal, scale, *, variant="auto"):
+    """(dq, dk, dv), recomputing P = exp(scale * q k^T - lse) tile by tile (see the reference);
+    variant as in attention_fwd."""
     dtype = _dtype_of(dout, q, k, v, out, lse)
     if (dtype is None or not _shapes_agree(q, k, v) or k.shape[-2] == 0
             or dout.shape != q.shape[:-1] + v.shape[-1:] or out.shape != dout.shape
@@ -445,7 +451,7 @@ def attention_bwd(dout, q, k, v, out, lse, causal, scale):
     dq, dk, dvv = np.zeros_like(q3), np.zeros_like(k3), np.zeros_like(v3)
     threads = numba.get_num_threads()
     scale = dtype.type(scale)
-    if _variant(d, dv) == "rows":
+    if _variant(variant, d, dv) == "rows":
         _bwd_rows(dout3, q3, k3, v3, out3, lse3, bool(causal), scale, dq, dk, dvv,
                   np.empty((threads, tk), dtype), np.empty((threads, tk), dtype))
     else:
