@@ -59,13 +59,14 @@ DEVICES = ("cpu", "cuda")
 # Faster implementations, per device and family, fastest first: (name, module path). Modules are
 # imported on first use; one that fails to import (Numba or CUDA missing) is skipped with a warning
 # under "fast", and is an error when asked for by name. An entry is here only where
-# benchmarks/kernels_cpu.py measured it faster than the reference (benchmarks/results/kernels_cpu.md):
-#   - matmul: NumPy's BLAS (the reference, `a @ b`) is 3-6x faster than the blocked Numba study
-#     kernel from 512^3 up, so kernels/cpu/matmul.py is not listed.
-#   - nt_xent: the Numba kernel measured 0.68x (fwd) / 1.05x (bwd) of the reference at 1024x128,
-#     whose similarity matrix is one BLAS product, so kernels/cpu/nt_xent.py is not listed.
+# benchmarks/kernels_cpu.py measured it faster than the reference (the figures, with the machine:
+# benchmarks/results/kernels_cpu.md):
+#   - matmul: NumPy's BLAS (the reference, `a @ b`) is several times faster than the blocked
+#     Numba study kernel on large products, so kernels/cpu/matmul.py is not listed.
+#   - nt_xent: the Numba kernel is no faster than the reference, whose similarity matrix is one
+#     BLAS product, so kernels/cpu/nt_xent.py is not listed.
 #   - attention: the tiled kernel keeps memory O(T) per row instead of O(T^2) per batch and is
-#     4.7x (fwd) / 1.8x (bwd) faster at T=1024 causal; non-causal and short T are about even.
+#     faster at long causal sequences; without the mask and at short T they are about even.
 _CPU = "tinygrad_pt.kernels.cpu."
 FAST: dict[str, dict[str, list[tuple[str, str]]]] = {
     "cpu": {family: [("numba", _CPU + family)] for family in

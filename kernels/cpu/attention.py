@@ -31,7 +31,7 @@ Variants (llm.c's dev/cuda habit; ``variant=`` forces one, "auto" picks):
    inner loop runs along a contiguous axis without a reduction (with fastmath=False LLVM may not
    reorder a sum, so a dot-product loop stays scalar, while these loops vectorise); products are
    added four at a time into an accumulator; exp is ``_common.vexp``, a polynomial that
-   vectorises (libm's exp, called per element, costs 4 to 5 ns). About 4x faster than variant 1
+   vectorises (libm's exp is a scalar call per element). Several times faster than variant 1
    on one core.
 
 Memory (checked by a test): the forward allocates out and lse and nothing of size T_q x T_k; the
@@ -43,33 +43,20 @@ prange iteration. So memory is O(T) per query row, never O(T^2).
 Compilation: every kernel is ``@njit(parallel=True, fastmath=False, cache=True)`` and compiled
 lazily, on its first call, once per dtype: the wrappers always pass C-contiguous, writeable 3-D
 arrays, a bool, a scalar of the data's dtype and Python ints, so float32 and float64 are the only
-two signatures. Measured without a cache (process CPU time, the machine below): the tiled forward
-and backward about 3 s each per dtype, the rows pair about 1 s each. cache=True keeps them in
-__pycache__ after that.
+two signatures. The tiled pair takes seconds to compile per dtype (the first-call times are in
+benchmarks/results/kernels_cpu.md, "Compile"); cache=True keeps them in __pycache__ after that.
 
-Speed, fwd + bwd at B=8, H=8, D=64, float32 (2 cores of an Intel Xeon KVM guest with AVX-512,
-Numba 0.68 with 2 threads, NumPy 2.4 with OpenBLAS 0.3.31 with 2 threads; each implementation in
-its own process, one warm-up call, then median (and best) of 3 runs at T = 1024, 5 at T = 256),
-on the machine at its quietest (load average 1.6, no other busy process):
-
-    T     causal   reference           tiled               speed-up, median (best)
-    1024  yes      2231 ms (1319)      817 ms (666)        2.7x (2.0x)
-    1024  no       2176 ms (1174)      1427 ms (1421)      1.5x (0.8x)
-    256   yes      77 ms (76)          46 ms (43)          1.7x (1.8x)
-    256   no       71 ms (71)          83 ms (75)          0.9x (0.9x)
-
-So the 2x target is met at T = 1024 when causal (the tiled variant skips the masked half) and
-missed when not. Per core (one thread each, process CPU time, T = 1024) causal takes 1.1 to 1.2 s
-against the reference's 2.1 s, non-causal 2.15 to 2.2 s against 1.6 to 1.9 s. What limits the
-kernel: fastmath=False forbids contracting a * b + c into an FMA, and LLVM picks 256-bit vectors
-here and keeps each accumulator row in memory: about 16 flop per cycle, where OpenBLAS's sgemm,
-which does the reference's seven products (two forward, five backward), issues 512-bit FMAs
-from a register tile. What the
+Speed: benchmarks/results/kernels_cpu.md (``python benchmarks/kernels_cpu.py``) has the measured
+times against the reference, with the machine they ran on. What to expect from them: the tiled
+variant gains most at long causal sequences, where it skips the key tiles above the diagonal,
+and little or nothing without the mask or at short T. What limits the kernel: fastmath=False
+forbids contracting a * b + c into an FMA, and LLVM picks 256-bit vectors on AVX-512 machines
+and keeps each accumulator row in memory, where OpenBLAS's sgemm, which does the reference's
+seven products (two forward, five backward), issues 512-bit FMAs from a register tile. What the
 kernel has for it: all of it runs in parallel and nothing of size T x T is made, while the
 reference's softmax passes (where, max, exp, sum, the products with P) are single-threaded NumPy
-over arrays of 268 MB each at T = 1024. On a loaded machine the gap widens a lot: in three rounds
-at load average 5 to 8 the reference took 8.9 to 19.8 s at T = 1024 (its OpenBLAS threads stall
-when one is descheduled) against 1.3 to 5.3 s here, 2.9x to 13x across all four cases.
+over (B, H, T, T) arrays. On a loaded machine the gap widens: the reference's OpenBLAS threads
+stall when one of them is descheduled.
 """
 from __future__ import annotations
 
@@ -195,7 +182,7 @@ def _bwd_rows(dout, q, k, v, out, lse, causal, scale, dq, dk, dv, p_row, dp_row)
 # every sum is still the one written here (a few products are added in a small tree before they
 # reach the accumulator: one load and store of the accumulator per four products). LLVM inlines
 # these small functions into the kernels; Numba's own inlining (inline="always") ran no faster
-# and made the kernels 1.6x slower to compile.
+# and made the kernels slower to compile.
 
 
 @njit(fastmath=False, inline="never")
