@@ -3,7 +3,8 @@
 Every family has the reference implementation (``kernels/reference.py``, the specification) and may
 have faster ones per device: Numba on the CPU (``kernels/cpu``), Numba-CUDA on the GPU
 (``kernels/cuda``). A faster implementation is a module that defines the family's functions with
-the reference's names and signatures; adding one is one line in ``FAST`` below.
+the reference's names and signatures; adding one is one line in ``FAST`` below (or in ``BY_NAME``
+for one measured slower, which runs only when asked for by name, as the matmul study kernels).
 
 The user chooses with ``tg.set_kernels``:
 
@@ -11,6 +12,7 @@ The user chooses with ``tg.set_kernels``:
     tg.set_kernels("fast")                   the fastest available (the default)
     tg.set_kernels(attention="reference")    one family only; the others keep their setting
     tg.set_kernels(softmax="numba")          a named implementation where a device offers it
+    tg.set_kernels(matmul="numba")           matmul and F.linear through the Numba study kernel
 
 or, before the package is imported, with the environment variable ``TINYGRAD_PT_KERNELS``
 ("reference", "fast", or a comma-separated list such as "fast,attention=reference").
@@ -62,7 +64,7 @@ DEVICES = ("cpu", "cuda")
 # benchmarks/kernels_cpu.py measured it faster than the reference (the figures, with the machine:
 # benchmarks/results/kernels_cpu.md):
 #   - matmul: NumPy's BLAS (the reference, `a @ b`) is several times faster than the blocked
-#     Numba study kernel on large products, so kernels/cpu/matmul.py is not listed.
+#     Numba study kernel on large products, so kernels/cpu/matmul.py is only in BY_NAME below.
 #   - nt_xent: the Numba kernel is no faster than the reference, whose similarity matrix is one
 #     BLAS product, so kernels/cpu/nt_xent.py is not listed.
 #   - attention: the tiled kernel keeps memory O(T) per row instead of O(T^2) per batch and is
@@ -75,6 +77,14 @@ FAST: dict[str, dict[str, list[tuple[str, str]]]] = {
     # reference under NUMBA_ENABLE_CUDASIM=1 only; it is listed here once it has been measured on
     # a GPU (the GPU issue), so that "fast" never means "unmeasured".
     "cuda": {},
+}
+
+# Implementations that run only when asked for by name, never under "fast": measured slower than
+# the reference, they stay reachable to study and compare them (tg.set_kernels(matmul="numba")),
+# and on the GPU for where cuBLAS cannot serve (inside CUDA-graph stream capture, DESIGN.md).
+BY_NAME: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "cpu": {"matmul": [("numba", _CPU + "matmul")]},
+    "cuda": {"matmul": [("cuda", "tinygrad_pt.kernels.cuda.matmul")]},
 }
 
 GLOBAL_SETTINGS = ("reference", "fast")
@@ -98,10 +108,21 @@ _fell_back: dict = {}
 # last changed: which() reports those made since.
 _handed_back_before: Counter = Counter()
 _warned: set = set()  # the fallback messages already warned about: each warns once per process
+# The families that may run something other than the reference on some device under the current
+# settings (a name, or "fast" where FAST lists an implementation). An op whose reference is one
+# array expression (matmul's `a @ b`) tests `family in ROUTED` and skips kernels_for otherwise:
+# a set lookup, where kernels_for also costs array_module(...). Updated in place, never rebound,
+# so a module may hold the set itself.
+ROUTED: set = set()
 
 
 # ----------------------------------------------------------------------------------------------------
 # Settings
+
+
+def _named_candidates(family: str, device: str) -> list:
+    """(name, module path) of every implementation of `family` that `device` offers by name."""
+    return FAST[device].get(family, []) + BY_NAME[device].get(family, [])
 
 
 def _check_setting(value, family=None):
@@ -112,7 +133,7 @@ def _check_setting(value, family=None):
         return
     if value in GLOBAL_SETTINGS:
         return
-    offered = sorted({name for dev in DEVICES for name, _ in FAST[dev].get(family, [])})
+    offered = sorted({name for dev in DEVICES for name, _ in _named_candidates(family, dev)})
     if value not in offered:
         raise ValueError(f"set_kernels: unknown implementation {value!r} for family {family!r}; "
                          f"expected one of {list(GLOBAL_SETTINGS) + offered}")
@@ -155,8 +176,19 @@ def set_kernels(default: str | None = None, **per_family: str | None) -> None:
     _cache.clear()
     _chosen.clear()
     _fell_back.clear()
+    ROUTED.clear()
+    ROUTED.update(f for f in FAMILIES if _may_leave_the_reference(f))
     _handed_back_before.clear()
     _handed_back_before.update(_cpu_hand_backs())
+
+
+def _may_leave_the_reference(family: str) -> bool:
+    """Whether the current settings may pick something other than the reference for `family`
+    on some device: a name, or "fast" where FAST lists an implementation."""
+    setting = _per_family.get(family, _default)
+    if setting == "reference":
+        return False
+    return setting != "fast" or any(FAST[dev].get(family) for dev in DEVICES)
 
 
 def kernel_settings() -> dict:
@@ -296,7 +328,7 @@ def _resolve(family: str, device: str):
         return "reference", reference
     candidates = FAST[device].get(family, [])
     if setting != "fast":  # a named implementation: use it where this device offers it
-        named = [(n, p) for n, p in candidates if n == setting]
+        named = [(n, p) for n, p in _named_candidates(family, device) if n == setting]
         if named:
             name, path = named[0]
             module = _load(name, path, family, required=True)
@@ -364,4 +396,5 @@ def which(family: str, device: str = "cpu") -> str:
     return name
 
 
+ROUTED.update(f for f in FAMILIES if _may_leave_the_reference(f))
 _apply_env()

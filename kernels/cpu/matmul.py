@@ -49,7 +49,8 @@ in registers, and uses 256-bit vectors on this CPU. OpenBLAS's hand-written kern
 register tile of c and issue 512-bit FMAs: 3 to 6 times the blocked kernel's speed here on the
 shapes from 512 up. Decision: the registry keeps NumPy's BLAS for matmul on the CPU (the op calls
 ``a @ b``); this module is for study (naive -> blocked is 1.5 to 2.5x on the large shapes, where
-b no longer fits in the cache) and is not registered.
+b no longer fits in the cache) and runs only when asked for by name, ``tg.set_kernels(
+matmul="numba")`` (``registry.BY_NAME``), which routes matmul and F.linear through it.
 
 Compilation: ``@njit(parallel=True, fastmath=False, cache=True)``, lazily on the first call, once
 per dtype; without a cache it took 0.5 s (naive) and 1.2 s (blocked) of CPU time per dtype here.
