@@ -197,76 +197,27 @@ def layer_norm_bwd(dy, x, weight, mean, rstd):
 
 
 # ----------------------------------------------------------------------------------------------------
-# erf and erfc, accurate to float64 precision without SciPy
-
-_ERF_SPLIT = 2.0  # below: a power series; above: a continued fraction for erfc
-_SERIES_TERMS = 32  # enough for |x| <= 2 to reach double precision (~1e-15 relative)
-_CF_DEPTH = 50  # enough for x >= 2 (~1e-15 relative)
-_ERF_TAIL_END = 40.0  # erfc(40) = 0 in every float dtype
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-_ONE_OVER_SQRT_PI = 1.0 / math.sqrt(math.pi)
+# erf and erfc: SciPy's (cupyx.scipy.special's on the GPU)
 
 
-def _exp_minus_square(x):
-    """exp(-x^2) without the rounding error of x*x, which exp magnifies by x^2 for large x:
-    x = h + l with h a multiple of 1/16 (so h*h is exact), and x^2 = h^2 + (x - h)(x + h)."""
-    xp = array_module(x)
-    h = xp.round(x * 16.0) / 16.0
-    return xp.exp(-h * h) * xp.exp(-(x - h) * (x + h))
-
-
-def _erf_series(a):
-    """erf(a) for 0 <= a <= 2 by the series with positive terms only (no cancellation):
-        erf(a) = 2/sqrt(pi) * exp(-a^2) * sum_k 2^k a^(2k+1) / (1 * 3 * ... * (2k+1))."""
-    a2 = a * a
-    term = a
-    total = a
-    for k in range(1, _SERIES_TERMS):
-        term = term * (a2 * (2.0 / (2 * k + 1)))
-        total = total + term
-    return total * _exp_minus_square(a) * _TWO_OVER_SQRT_PI
-
-
-def _erfc_continued_fraction(a):
-    """erfc(a) for a >= 2 by Laplace's continued fraction, evaluated bottom-up:
-        erfc(a) = exp(-a^2) / sqrt(pi) / (a + (1/2) / (a + (2/2) / (a + (3/2) / (a + ...))))."""
-    t = a
-    for k in range(_CF_DEPTH, 0, -1):
-        t = a + (k * 0.5) / t
-    return _exp_minus_square(a) * _ONE_OVER_SQRT_PI / t
-
-
-def _erf_erfc(x):
-    """(erf(x), erfc(x)), each accurate to a few ulps in float64 (relative, also in the tails)."""
-    xp = array_module(x)
-    a = xp.abs(x)
-    # Each branch sees inputs clamped to its own range, so the unused branch cannot overflow;
-    # erfc(a) underflows to 0 from a = 27.3 on, so clamping the tail at 40 also serves a = inf.
-    small = _erf_series(xp.minimum(a, _ERF_SPLIT))
-    tail = _erfc_continued_fraction(xp.clip(a, _ERF_SPLIT, _ERF_TAIL_END))
-    is_small = a < _ERF_SPLIT
-    erf_a = xp.where(is_small, small, 1.0 - tail)
-    erfc_a = xp.where(is_small, 1.0 - small, tail)
-    positive = x >= 0
-    erf = xp.where(positive, erf_a, -erf_a)
-    erfc = xp.where(positive, erfc_a, 2.0 - erfc_a)  # erfc(-a) = 2 - erfc(a)
-    return erf.astype(x.dtype, copy=False), erfc.astype(x.dtype, copy=False)
+def _special(x):
+    """scipy.special, or cupyx.scipy.special for a CuPy array. Imported on first use, not with
+    this module: SciPy's import takes longer than all of tinygrad_pt's, and only GELU needs it."""
+    if array_module(x) is np:
+        import scipy.special as special  # noqa: PLC0415 (see above)
+    else:
+        import cupyx.scipy.special as special  # noqa: PLC0415 (GPU only)
+    return special
 
 
 def erf(x):
-    """The error function, elementwise (cupyx.scipy.special on the GPU)."""
-    if array_module(x) is not np:
-        from cupyx.scipy.special import erf as cupy_erf  # noqa: PLC0415 (GPU only)
-        return cupy_erf(x)
-    return _erf_erfc(x)[0]
+    """The error function, elementwise, in x's dtype (a 0-d array stays an array)."""
+    return array_module(x).asarray(_special(x).erf(x), dtype=x.dtype)
 
 
 def erfc(x):
-    """1 - erf(x), accurate also where erf(x) is near 1 (cupyx.scipy.special on the GPU)."""
-    if array_module(x) is not np:
-        from cupyx.scipy.special import erfc as cupy_erfc  # noqa: PLC0415 (GPU only)
-        return cupy_erfc(x)
-    return _erf_erfc(x)[1]
+    """1 - erf(x), accurate also where erf(x) is near 1 (the right tail), in x's dtype."""
+    return array_module(x).asarray(_special(x).erfc(x), dtype=x.dtype)
 
 
 # ----------------------------------------------------------------------------------------------------

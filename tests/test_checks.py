@@ -71,3 +71,35 @@ def test_the_ops_route_their_value_checks_through_the_queue(queued):
     assert checks.pending_checks() == 4  # backward reads nothing back either
     assert np.isfinite(ce.item())  # the host read drains them: all passed
     assert checks.pending_checks() == 0
+
+
+class _FakeDeviceArray:
+    """Looks like a CuPy array to backend (its type's module starts with "cupy")."""
+    __module__ = "cupy_fake"
+
+    def get(self):
+        return np.zeros(2)
+
+
+def test_a_queued_failure_raises_at_a_transfer_to_the_host(queued):
+    from tinygrad_pt import backend
+    checks.check_values(np.array([True]), _raiser("embedding: index 9"))
+    with pytest.raises(IndexError, match="embedding: index 9"):
+        backend.to_device(_FakeDeviceArray(), "cpu")
+    assert checks.pending_checks() == 0
+    np.testing.assert_array_equal(backend.to_device(_FakeDeviceArray(), "cpu"), np.zeros(2))
+
+
+def test_backend_imports_nothing_from_the_floors_above():
+    # backend.py is the bottom floor (DESIGN.md): no import of tinygrad_pt, at module level or
+    # inside a function (checks.py hooks itself in instead: backend.on_host_read).
+    import ast
+    import inspect
+    from tinygrad_pt import backend
+    tree = ast.parse(inspect.getsource(backend))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and not (node.module or "").startswith("tinygrad_pt"), \
+                f"backend.py line {node.lineno} imports from {'.' * node.level}{node.module}"
+        elif isinstance(node, ast.Import):
+            assert not any(a.name.startswith("tinygrad_pt") for a in node.names), node.lineno

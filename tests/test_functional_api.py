@@ -247,16 +247,13 @@ def test_cross_entropy_all_ignored_is_nan_like_torch(torch):
     assert math.isnan(ours) and math.isnan(theirs)
 
 
-def test_legacy_size_average_and_reduce_map_like_torch(torch):
-    x, y = randn(3), randn(3)
-    import warnings
-    for size_average, reduce in [(False, None), (None, False), (True, True)]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ours = F.mse_loss(tg.tensor(x), y, size_average, reduce)
-            theirs = torch.nn.functional.mse_loss(torch.tensor(x), torch.tensor(y), size_average,
-                                                  reduce)
-        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+@pytest.mark.parametrize("loss", [F.mse_loss, F.binary_cross_entropy,
+                                  F.binary_cross_entropy_with_logits, F.cross_entropy, F.nll_loss])
+@pytest.mark.parametrize("flag", ["size_average", "reduce"])
+def test_removed_size_average_and_reduce_are_unexpected_keywords(loss, flag):
+    # PyTorch's deprecated flags are gone: reduction= is the one way.
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{flag}'"):
+        loss(tg.tensor(np.array([0.5])), np.array([0]), **{flag: False})
 
 
 def torch_nt_xent(torch, z1, z2, tau):
@@ -297,7 +294,8 @@ def test_every_design_name_is_in_F():
 @pytest.mark.parametrize("name", [n for n in DESIGN_F if n != "nt_xent"])
 def test_positional_parameters_follow_pytorch(torch, name):
     """Our positional-or-keyword parameters, in order, are PyTorch's, with dim renamed axis (and
-    PyTorch's private _stacklevel / deprecated positional dtype left out)."""
+    PyTorch's private _stacklevel / deprecated positional dtype left out). The losses stop where
+    PyTorch's deprecated size_average / reduce stand; what follows them is keyword-only here."""
     try:
         theirs = inspect.signature(getattr(torch.nn.functional, name))
     except (TypeError, ValueError):
@@ -305,6 +303,12 @@ def test_positional_parameters_follow_pytorch(torch, name):
     skip = {"_stacklevel", "dtype", "out"}
     theirs = [("axis" if p == "dim" else p) for p, v in theirs.parameters.items()
               if v.kind == v.POSITIONAL_OR_KEYWORD and p not in skip]
-    ours = [p for p, v in inspect.signature(getattr(F, name)).parameters.items()
-            if v.kind == v.POSITIONAL_OR_KEYWORD]
+    params = inspect.signature(getattr(F, name)).parameters.items()
+    ours = [p for p, v in params if v.kind == v.POSITIONAL_OR_KEYWORD]
+    removed = [p for p in ("size_average", "reduce") if p in theirs]
+    if removed:
+        cut = min(theirs.index(p) for p in removed)
+        keyword_only = {p for p, v in params if v.kind == v.KEYWORD_ONLY}
+        assert set(theirs[cut:]) - set(removed) <= keyword_only
+        theirs = theirs[:cut]
     assert ours == theirs

@@ -34,10 +34,10 @@ dtypes = st.sampled_from([np.float32, np.float64])
 leads = st.sampled_from([(), (1,), (2,), (2, 3)])
 
 
-def check_against_reference(q, k, v, causal, scale, dtype, rng):
-    out, lse = A.attention_fwd(q, k, v, causal, scale)
+def check_against_reference(q, k, v, causal, scale, dtype, rng, variant="auto"):
+    out, lse = A.attention_fwd(q, k, v, causal, scale, variant=variant)
     dout = rng.standard_normal(out.shape).astype(dtype)
-    dq, dk, dv = A.attention_bwd(dout, q, k, v, out, lse, causal, scale)
+    dq, dk, dv = A.attention_bwd(dout, q, k, v, out, lse, causal, scale, variant=variant)
     want = attention_reference_and_tolerances(q, k, v, dout, causal, scale, dtype, C)
     for name, got in (("out", out), ("lse", lse), ("dq", dq), ("dk", dk), ("dv", dv)):
         assert_close(name, got, *want[name], dtype)
@@ -83,12 +83,7 @@ def test_rows_variant_matches_reference(lead, tq, tk, d, causal, dtype, seed):
     rng = np.random.default_rng(seed)
     q, k, v = draw(rng, lead + (tq, d), dtype), draw(rng, lead + (tk, d), dtype), \
         draw(rng, lead + (tk, d), dtype)
-    old = A.VARIANT
-    A.VARIANT = "rows"
-    try:
-        check_against_reference(q, k, v, causal, 1.0 / math.sqrt(d), dtype, rng)
-    finally:
-        A.VARIANT = old
+    check_against_reference(q, k, v, causal, 1.0 / math.sqrt(d), dtype, rng, variant="rows")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -147,11 +142,13 @@ def test_other_dtypes_and_shapes_go_to_the_reference():
                         draw(rng, (2, 5, 4), np.float32), False, 0.5)
 
 
-def test_unknown_variant_is_an_error(monkeypatch):
-    monkeypatch.setattr(A, "VARIANT", "fast")
+def test_unknown_variant_is_an_error():
     x = np.ones((1, 2, 2))
-    with pytest.raises(ValueError, match="unknown VARIANT 'fast'"):
-        A.attention_fwd(x, x, x, False, 1.0)
+    with pytest.raises(ValueError, match=r"attention: unknown variant 'fast'; expected one of "
+                                         r"\('auto', 'tiled', 'rows'\)"):
+        A.attention_fwd(x, x, x, False, 1.0, variant="fast")
+    with pytest.raises(ValueError, match="unknown variant 'fast'"):
+        A.attention_bwd(x, x, x, x, x, x[..., 0], False, 1.0, variant="fast")
 
 
 def test_mismatch_report_names_index_and_values():

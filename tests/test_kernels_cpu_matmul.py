@@ -26,20 +26,14 @@ def product_and_tolerance(a, b, dtype):
     return a @ b, C * np.finfo(dtype).eps * k * (np.abs(a) @ np.abs(b)) + np.finfo(dtype).tiny
 
 
-def check(a, b, dy, dtype):
+def check(a, b, dy, dtype, variant="auto"):
     want_y, tol_y = product_and_tolerance(a, b, dtype)
     want_da, tol_da = product_and_tolerance(dy, b.swapaxes(-1, -2), dtype)
     want_db, tol_db = product_and_tolerance(a.swapaxes(-1, -2), dy, dtype)
-    assert_close("y", M.matmul_fwd(a, b), want_y, tol_y, dtype)
-    da, db = M.matmul_bwd(dy, a, b)
+    assert_close("y", M.matmul_fwd(a, b, variant=variant), want_y, tol_y, dtype)
+    da, db = M.matmul_bwd(dy, a, b, variant=variant)
     assert_close("da", da, want_da, tol_da, dtype)
     assert_close("db", db, want_db, tol_db, dtype)
-
-
-@pytest.fixture(params=["naive", "blocked"])
-def variant(request, monkeypatch):
-    monkeypatch.setattr(M, "VARIANT", request.param)
-    return request.param
 
 
 @pytest.mark.parametrize("name", ["naive", "blocked"])
@@ -50,24 +44,19 @@ def test_matches_numpy(name, lead, n, k, m, dtype, seed):
     a = rng.standard_normal(lead + (n, k)).astype(dtype)
     b = rng.standard_normal(lead + (k, m)).astype(dtype)
     dy = rng.standard_normal(lead + (n, m)).astype(dtype)
-    old, M.VARIANT = M.VARIANT, name
-    try:
-        check(a, b, dy, dtype)
-    finally:
-        M.VARIANT = old
+    check(a, b, dy, dtype, variant=name)
 
 
 def test_odd_tiles(monkeypatch):
     """Block sizes are runtime arguments: odd ones leave ragged blocks on every edge, and a slab
     of fewer than four rows of b exercises the tail of the unrolled loop."""
-    monkeypatch.setattr(M, "VARIANT", "blocked")
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((37, 23)), rng.standard_normal((23, 41))
     for blocks in [(5, 7, 9), (1, 1, 1), (3, 6, 64), (64, 512, 512)]:
         monkeypatch.setattr(M, "BLOCK_N", blocks[0])
         monkeypatch.setattr(M, "BLOCK_K", blocks[1])
         monkeypatch.setattr(M, "BLOCK_M", blocks[2])
-        check(a, b, rng.standard_normal((37, 41)), np.float64)
+        check(a, b, rng.standard_normal((37, 41)), np.float64, variant="blocked")
 
 
 def test_auto_picks_naive_for_tiny_products(monkeypatch):
@@ -79,16 +68,18 @@ def test_auto_picks_naive_for_tiny_products(monkeypatch):
     assert calls == ["naive", "blocked"]
 
 
+@pytest.mark.parametrize("variant", ["naive", "blocked"])
 def test_non_contiguous_read_only_and_empty(variant):
     rng = np.random.default_rng(2)
     a = rng.standard_normal((9, 14))[:, ::2]  # (9, 7), strided
     b = rng.standard_normal((5, 7)).T  # (7, 5), Fortran order
     b.flags.writeable = False
-    check(a, b, rng.standard_normal((9, 5)), np.float64)
+    check(a, b, rng.standard_normal((9, 5)), np.float64, variant)
     # A sum over nothing is zeros, and empty operands give empty results (as NumPy).
-    np.testing.assert_array_equal(M.matmul_fwd(np.ones((3, 0)), np.ones((0, 4))), np.zeros((3, 4)))
-    assert M.matmul_fwd(np.ones((0, 3)), np.ones((3, 4))).shape == (0, 4)
-    da, db = M.matmul_bwd(np.ones((3, 4)), np.ones((3, 0)), np.ones((0, 4)))
+    np.testing.assert_array_equal(M.matmul_fwd(np.ones((3, 0)), np.ones((0, 4)), variant=variant),
+                                  np.zeros((3, 4)))
+    assert M.matmul_fwd(np.ones((0, 3)), np.ones((3, 4)), variant=variant).shape == (0, 4)
+    da, db = M.matmul_bwd(np.ones((3, 4)), np.ones((3, 0)), np.ones((0, 4)), variant=variant)
     assert da.shape == (3, 0) and db.shape == (0, 4)
 
 
@@ -103,10 +94,12 @@ def test_other_operands_go_to_numpy():
         M.matmul_fwd(np.ones((3, 4)), np.ones((5, 2)))
 
 
-def test_unknown_variant_is_an_error(monkeypatch):
-    monkeypatch.setattr(M, "VARIANT", "fast")
-    with pytest.raises(ValueError, match="unknown VARIANT 'fast'"):
-        M.matmul_fwd(np.ones((2, 2)), np.ones((2, 2)))
+def test_unknown_variant_is_an_error():
+    with pytest.raises(ValueError, match=r"matmul: unknown variant 'fast'; expected one of "
+                                         r"\('auto', 'naive', 'blocked'\)"):
+        M.matmul_fwd(np.ones((2, 2)), np.ones((2, 2)), variant="fast")
+    with pytest.raises(ValueError, match="unknown variant 'fast'"):
+        M.matmul_bwd(np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2)), variant="fast")
 
 
 def test_mismatch_report_names_index_and_values():

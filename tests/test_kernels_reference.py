@@ -6,6 +6,7 @@ and the edge cases the docstrings promise (large logits, -inf, ignored rows, cla
 checked explicitly.
 """
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -59,6 +60,8 @@ def test_erf_keeps_float32():
     y = R.erf(x)
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, [math.erf(float(v)) for v in x], rtol=1e-6, atol=1e-7)
+    z = R.erfc(np.array(1.0, np.float16))  # SciPy has no float16 loop: cast back; 0-d stays 0-d
+    assert isinstance(z, np.ndarray) and z.shape == () and z.dtype == np.float16
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -510,10 +513,19 @@ def test_a_named_implementation_that_fails_to_load_is_an_error(restore_kernels, 
     tg.set_kernels(gelu="numba")
     with pytest.raises(RuntimeError, match="'numba' of 'gelu' was asked for but could not be loaded"):
         registry.kernels_for("gelu", np)
+    monkeypatch.setattr(registry, "_warned", set())
     tg.set_kernels(gelu="fast")  # under "fast" it is skipped, with a warning, for the reference
-    with pytest.warns(RuntimeWarning, match="unavailable"):
+    with pytest.warns(RuntimeWarning, match="numba unavailable: ModuleNotFoundError"):
         assert registry.kernels_for("gelu", np) is R
-    assert registry.which("gelu") == "reference"
+    assert registry.which("gelu") == ("reference (numba unavailable: ModuleNotFoundError: No "
+                                      "module named 'tinygrad_pt.kernels.no_such')")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same reason again: no second warning
+        tg.set_kernels(gelu="fast")
+        assert registry.kernels_for("gelu", np) is R
+    assert registry.which("gelu").startswith("reference (numba unavailable")
+    tg.set_kernels(gelu="reference")
+    assert registry.which("gelu") == "reference"  # chosen, not fallen back: nothing to explain
 
 
 def test_a_registered_fast_module_is_used(restore_kernels, monkeypatch):

@@ -143,3 +143,77 @@ def test_linear_gradients_have_the_parameters_layout_and_bias_promotes():
 def test_linear_rejects_integer_input():
     with pytest.raises(TypeError, match=r"linear: input and weight must be floating point"):
         tg.nn.functional.linear(tg.tensor(np.ones((2, 3), np.int64)), tg.tensor(np.ones((4, 3))))
+
+
+# ----------------------------------------------------------------------------------------------------
+# The matmul kernels, chosen by name: tg.set_kernels(matmul="numba") routes matmul and linear
+# through kernels/cpu/matmul.py; BLAS (`a @ b`) stays the default, also under "fast".
+
+
+@pytest.fixture
+def numba_matmul(monkeypatch):
+    """matmul="numba", with a count of the calls that reach the Numba module."""
+    from tinygrad_pt.kernels import registry
+    from tinygrad_pt.kernels.cpu import matmul as M
+    calls = []
+    for name in ("matmul_fwd", "matmul_bwd"):
+        kernel = getattr(M, name)
+        monkeypatch.setattr(M, name, lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
+    saved = registry.kernel_settings()
+    tg.set_kernels(matmul="numba")
+    yield calls
+    registry.set_kernels(**saved)
+
+
+def test_blas_is_the_default_and_fast_does_not_pick_the_study_kernel():
+    from tinygrad_pt.kernels import registry
+    saved = registry.kernel_settings()
+    try:
+        for setting in ("fast", "reference"):
+            tg.set_kernels(setting)
+            assert registry.which("matmul") == "reference"
+            assert "matmul" not in registry.ROUTED
+    finally:
+        registry.set_kernels(**saved)
+
+
+@pytest.mark.parametrize("sa, sb", [
+    ((3,), (3,)), ((3,), (3, 4)), ((2, 3), (3,)), ((2, 3), (3, 4)),
+    ((5, 2, 3), (3, 4)), ((3,), (5, 3, 4)), ((2, 3), (5, 3, 4)), ((4, 1, 2, 3), (5, 3, 2)),
+])
+def test_a_kernel_chosen_by_name_runs_matmul_forward_and_backward(numba_matmul, sa, sb):
+    from tinygrad_pt.kernels import registry
+    assert registry.which("matmul") == "numba"
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    np.testing.assert_allclose((tg.tensor(a) @ tg.tensor(b)).numpy(), matmul_loop(a, b),
+                               rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda x, y: x @ y, a, b)
+    assert "matmul_fwd" in numba_matmul and "matmul_bwd" in numba_matmul
+
+
+def test_a_kernel_chosen_by_name_runs_linear(numba_matmul):
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
+    xt, wt = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
+    y = tg.nn.functional.linear(xt, wt, tg.tensor(b))
+    np.testing.assert_allclose(y.numpy(), x @ w.T + b, rtol=1e-12, atol=1e-12)
+    y.sum().backward()
+    assert wt.grad.shape == (5, 4) and wt.grad.data.flags.c_contiguous
+    np.testing.assert_allclose(wt.grad.numpy(), np.ones((2, 3, 5)).reshape(-1, 5).T
+                               @ x.reshape(-1, 4), rtol=1e-12)
+    assert gradcheck(lambda *t: tg.nn.functional.linear(*t), xt, wt)
+    assert numba_matmul.count("matmul_fwd") >= 3  # the forward and both gradient products
+
+
+def test_the_cuda_matmul_is_offered_by_name_and_leaves_the_cpu_on_blas():
+    from tinygrad_pt.kernels import registry
+    saved = registry.kernel_settings()
+    try:
+        tg.set_kernels(matmul="cuda")  # accepted: kernels/cuda/matmul.py offers it on "cuda"
+        assert registry.which("matmul", "cpu") == "reference"  # the CPU has no "cuda": "fast"
+        with pytest.raises(ValueError, match=r"unknown implementation 'blocked' for family "
+                                             r"'matmul'.*'numba'.*'cuda'|'cuda'.*'numba'"):
+            tg.set_kernels(matmul="blocked")
+    finally:
+        registry.set_kernels(**saved)

@@ -98,6 +98,19 @@ def xp_for(device: str):
     return cupy_module() if canonical_device(device) == "cuda" else np
 
 
+# Called, in order, before every device-to-host copy in to_device. checks.py, one floor up,
+# registers its flush_checks here when it is imported, so that queued GPU input checks resolve
+# at a host read while this module imports nothing above it. Nothing is missed: a check can only
+# be queued by checks.py, so it is imported (and registered) before any check waits.
+_before_host_read: list = []
+
+
+def on_host_read(hook) -> None:
+    """Run hook() before every device-to-host copy (once per hook, however often registered)."""
+    if hook not in _before_host_read:
+        _before_host_read.append(hook)
+
+
 def to_device(array, device: str):
     """Move a raw array to `device`; a no-op when it is already there (no copy)."""
     device = canonical_device(device)
@@ -105,8 +118,8 @@ def to_device(array, device: str):
         return array
     if device == "cuda":
         return cupy_module().asarray(array)
-    from .checks import flush_checks  # noqa: PLC0415 (checks imports this module)
-    flush_checks()  # a host read: queued GPU input checks resolve here
+    for hook in _before_host_read:
+        hook()  # a host read: queued GPU input checks resolve here
     return array.get()  # cupy -> numpy (a synchronising copy, asked for explicitly)
 
 
@@ -121,10 +134,6 @@ def resolve_dtype(dtype):
         return np.dtype(dtype)
     except TypeError as e:
         raise TypeError(f"unknown dtype {dtype!r}") from e
-
-
-def is_float_dtype(dtype) -> bool:
-    return np.dtype(dtype).kind == "f"
 
 
 def _is_dtype_name(s: str) -> bool:

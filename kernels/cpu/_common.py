@@ -1,25 +1,26 @@
 """Pieces shared by the Numba CPU kernels: a vectorizable exp, row reductions, array preparation.
 
-Why a hand-written exp. This machine's Numba has no SVML (Intel's vector math library), so
-``math.exp`` inside a loop is a scalar libm call per element: a softmax written with it ran at the
-speed of the NumPy reference (13.7 ms vs 11.8 ms on 4096 x 1024 float32, 2 cores), because
-NumPy's own exp is SIMD. ``vexp`` below is plain arithmetic (Cody-Waite range reduction, a Taylor
-polynomial, and 2^k built from its bits), so LLVM vectorizes the loops that call it; the same
-softmax then ran in 3.0 ms.
+Why a hand-written exp. Numba without SVML (Intel's vector math library, absent on the machines
+measured) makes ``math.exp`` inside a loop a scalar libm call per element: a softmax written with
+it ran no faster than the NumPy reference, whose own exp is SIMD. ``vexp`` below is plain
+arithmetic (Cody-Waite range reduction, a Taylor polynomial, and 2^k built from its bits), so
+LLVM vectorizes the loops that call it, and the fused softmax beats the reference (the times and
+the per-element costs of both exps are in benchmarks/results/kernels_cpu.md).
 
 Why eight accumulators. The kernels compile with ``fastmath=False``, so LLVM may not reorder a
 floating-point sum: a plain ``s += x[j]`` loop waits a full add latency per element, and no sum
 is vectorized. ``row_sum``, ``row_dot``, ``row_sq_dev`` and ``row_max`` keep eight partial
 results (lane j % 8) and combine them at the end: the order is fixed and visible (results are
-reproducible run to run) and the eight chains overlap. They stay scalar (measured 0.30 ns per
-float32 element on one core, against 0.13 ns for a loop LLVM may reassociate and vectorize): the
-price of ``fastmath=False``, a fifth of a softmax. Sums accumulate in float64 also for float32.
+reproducible run to run) and the eight chains overlap. They stay scalar, at about twice the
+per-element cost of a loop LLVM may reassociate and vectorize (benchmarks/results/kernels_cpu.md,
+"What limits the Numba kernels"): the price of ``fastmath=False``. Sums accumulate in float64
+also for float32.
 
-Why small calls run on one thread (``launch``). Starting a parallel loop costs tens of
-microseconds on an idle machine, more than a small kernel's work. On a busy one it is far worse:
-Numba's OpenMP threads wait for each other by spinning, and when other processes hold the cores
-(pytest -n 2 on two cores, another job) a call of 0.07 ms took 13 ms (median of 50, load average
-7.7). Below ``PARALLEL_MIN_ELEMENTS`` a kernel therefore runs on the calling thread alone.
+Why small calls run on one thread (``launch``). Starting a parallel loop costs more than a small
+kernel's work on an idle machine. On a busy one it is far worse: Numba's threads wait for each
+other, and when other processes hold the cores (pytest -n 2 on two cores, another job) a call
+that takes a fraction of a millisecond alone waited for the scheduler many times as long. Below
+``PARALLEL_MIN_ELEMENTS`` a kernel therefore runs on the calling thread alone.
 
 The kernels' compiled code is cached next to their source (``cache=True``). Numba's cache looks
 only at the source file of the kernel itself, not at this one: after editing this file, delete
@@ -28,6 +29,7 @@ only at the source file of the kernel itself, not at this one: after editing thi
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -51,9 +53,14 @@ fallback_counts: Counter = Counter()  # (function, reason) -> how many calls wen
 
 def fallback(function: str, reason: str):
     """Record that `function` handed this call to the reference, and why (a wrong dtype, an empty
-    array, ...). ``fallback_counts`` shows it; the call itself stays quiet, as the reference is
-    correct, only slower."""
+    array, ...). ``fallback_counts`` keeps the count and ``registry.which()`` lists the reasons;
+    the first call for each reason warns (the reference is correct, only slower: once is enough
+    to know that a slow path runs)."""
     fallback_counts[(function, reason)] += 1
+    if fallback_counts[(function, reason)] == 1:
+        warnings.warn(f"kernels: numba {function} handed a call to the reference ({reason}); "
+                      "later calls for this reason do so without a warning", RuntimeWarning,
+                      stacklevel=3)
 
 
 # ----------------------------------------------------------------------------------------------------

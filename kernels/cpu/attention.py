@@ -2,8 +2,11 @@
 
 Same names, signatures and results as ``kernels/reference.py``:
 
-    attention_fwd(q, k, v, causal, scale) -> (out (..., T_q, Dv), lse (..., T_q))
-    attention_bwd(dout, q, k, v, out, lse, causal, scale) -> (dq, dk, dv)
+    attention_fwd(q, k, v, causal, scale, *, variant="auto") -> (out (..., T_q, Dv), lse (..., T_q))
+    attention_bwd(dout, q, k, v, out, lse, causal, scale, *, variant="auto") -> (dq, dk, dv)
+
+``variant`` (keyword only, beyond the reference's signature) forces one of the variants below,
+for tests and benchmarks; the registry and the ops never pass it, so they get "auto".
 
 q (..., T_q, D), k (..., T_k, D), v (..., T_k, Dv) with equal leading axes, which are folded into
 one axis BH (a copy is made only when an input is not C-contiguous). T_q and T_k may differ. The
@@ -11,7 +14,7 @@ causal mask is the reference's: query i sees key j when j <= i (top-left aligned
 is_causal), so every query row sees at least key 0. float32 and float64 run here, in their own
 dtype; any other dtype (float16) is handed to the reference.
 
-Variants (llm.c's dev/cuda habit; ``VARIANT`` forces one, "auto" picks):
+Variants (llm.c's dev/cuda habit; ``variant=`` forces one, "auto" picks):
 
 1. rows  (``_fwd_rows``, ``_bwd_rows``): one query row at a time against all its keys. The row of
    T_k scores is held in per-thread scratch, softmaxed in two passes (max, then exp and sum) and
@@ -28,7 +31,7 @@ Variants (llm.c's dev/cuda habit; ``VARIANT`` forces one, "auto" picks):
    inner loop runs along a contiguous axis without a reduction (with fastmath=False LLVM may not
    reorder a sum, so a dot-product loop stays scalar, while these loops vectorise); products are
    added four at a time into an accumulator; exp is ``_common.vexp``, a polynomial that
-   vectorises (libm's exp, called per element, costs 4 to 5 ns). About 4x faster than variant 1
+   vectorises (libm's exp is a scalar call per element). Several times faster than variant 1
    on one core.
 
 Memory (checked by a test): the forward allocates out and lse and nothing of size T_q x T_k; the
@@ -40,33 +43,20 @@ prange iteration. So memory is O(T) per query row, never O(T^2).
 Compilation: every kernel is ``@njit(parallel=True, fastmath=False, cache=True)`` and compiled
 lazily, on its first call, once per dtype: the wrappers always pass C-contiguous, writeable 3-D
 arrays, a bool, a scalar of the data's dtype and Python ints, so float32 and float64 are the only
-two signatures. Measured without a cache (process CPU time, the machine below): the tiled forward
-and backward about 3 s each per dtype, the rows pair about 1 s each. cache=True keeps them in
-__pycache__ after that.
+two signatures. The tiled pair takes seconds to compile per dtype (the first-call times are in
+benchmarks/results/kernels_cpu.md, "Compile"); cache=True keeps them in __pycache__ after that.
 
-Speed, fwd + bwd at B=8, H=8, D=64, float32 (2 cores of an Intel Xeon KVM guest with AVX-512,
-Numba 0.68 with 2 threads, NumPy 2.4 with OpenBLAS 0.3.31 with 2 threads; each implementation in
-its own process, one warm-up call, then median (and best) of 3 runs at T = 1024, 5 at T = 256),
-on the machine at its quietest (load average 1.6, no other busy process):
-
-    T     causal   reference           tiled               speed-up, median (best)
-    1024  yes      2231 ms (1319)      817 ms (666)        2.7x (2.0x)
-    1024  no       2176 ms (1174)      1427 ms (1421)      1.5x (0.8x)
-    256   yes      77 ms (76)          46 ms (43)          1.7x (1.8x)
-    256   no       71 ms (71)          83 ms (75)          0.9x (0.9x)
-
-So the 2x target is met at T = 1024 when causal (the tiled variant skips the masked half) and
-missed when not. Per core (one thread each, process CPU time, T = 1024) causal takes 1.1 to 1.2 s
-against the reference's 2.1 s, non-causal 2.15 to 2.2 s against 1.6 to 1.9 s. What limits the
-kernel: fastmath=False forbids contracting a * b + c into an FMA, and LLVM picks 256-bit vectors
-here and keeps each accumulator row in memory: about 16 flop per cycle, where OpenBLAS's sgemm,
-which does the reference's seven products (two forward, five backward), issues 512-bit FMAs
-from a register tile. What the
+Speed: benchmarks/results/kernels_cpu.md (``python benchmarks/kernels_cpu.py``) has the measured
+times against the reference, with the machine they ran on. What to expect from them: the tiled
+variant gains most at long causal sequences, where it skips the key tiles above the diagonal,
+and little or nothing without the mask or at short T. What limits the kernel: fastmath=False
+forbids contracting a * b + c into an FMA, and LLVM picks 256-bit vectors on AVX-512 machines
+and keeps each accumulator row in memory, where OpenBLAS's sgemm, which does the reference's
+seven products (two forward, five backward), issues 512-bit FMAs from a register tile. What the
 kernel has for it: all of it runs in parallel and nothing of size T x T is made, while the
 reference's softmax passes (where, max, exp, sum, the products with P) are single-threaded NumPy
-over arrays of 268 MB each at T = 1024. On a loaded machine the gap widens a lot: in three rounds
-at load average 5 to 8 the reference took 8.9 to 19.8 s at T = 1024 (its OpenBLAS threads stall
-when one is descheduled) against 1.3 to 5.3 s here, 2.9x to 13x across all four cases.
+over (B, H, T, T) arrays. On a loaded machine the gap widens: the reference's OpenBLAS threads
+stall when one of them is descheduled.
 """
 from __future__ import annotations
 
@@ -87,7 +77,7 @@ BLOCK_K = 64  # keys per tile: one transposed key tile (D x BLOCK_K) and a score
 # is the faster up to D = 4096 at least; the bound keeps its per-thread scratch, about
 # (2 BLOCK_K + BLOCK_Q) x D elements, under ~12 MB, where the rows variant needs O(T_k).
 TILED_MAX_D = 16384
-VARIANT = "auto"  # or "tiled" / "rows", to run one variant whatever the shapes (tests, benchmarks)
+VARIANTS = ("auto", "tiled", "rows")
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -192,7 +182,7 @@ def _bwd_rows(dout, q, k, v, out, lse, causal, scale, dq, dk, dv, p_row, dp_row)
 # every sum is still the one written here (a few products are added in a small tree before they
 # reach the accumulator: one load and store of the accumulator per four products). LLVM inlines
 # these small functions into the kernels; Numba's own inlining (inline="always") ran no faster
-# and made the kernels 1.6x slower to compile.
+# and made the kernels slower to compile.
 
 
 @njit(fastmath=False, inline="never")
@@ -388,13 +378,14 @@ def _bwd_tiled(dout, q, k, v, out, lse, causal, scale, block_k, dq, dk, dv,
 # The reference's interface
 
 
-def _variant(d, dv):
-    if VARIANT == "auto":
+def _variant(variant, d, dv):
+    """The variant that runs: `variant` itself, or for "auto" tiled unless a head dim passes
+    TILED_MAX_D."""
+    if variant not in VARIANTS:
+        raise ValueError(f"attention: unknown variant {variant!r}; expected one of {VARIANTS}")
+    if variant == "auto":
         return "rows" if max(d, dv) > TILED_MAX_D else "tiled"
-    if VARIANT not in ("tiled", "rows"):
-        raise ValueError(f"attention: unknown VARIANT {VARIANT!r}; expected 'auto', 'tiled' or "
-                         "'rows'")
-    return VARIANT
+    return variant
 
 
 def _shapes_agree(q, k, v):
@@ -404,12 +395,13 @@ def _shapes_agree(q, k, v):
             and q.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2])
 
 
-def attention_fwd(q, k, v, causal, scale):
+def attention_fwd(q, k, v, causal, scale, *, variant="auto"):
     """out = softmax(scale * q k^T, causal mask) @ v -> (out (..., T_q, Dv), lse (..., T_q)).
 
     lse is the per-row log-sum-exp of the scaled, masked scores; no T_q x T_k array is made.
     Inputs the kernels do not take (another dtype, no keys, shapes that do not agree) go to the
     reference, which computes or raises as it does; a kernel must never index past an array.
+    variant: "auto", "tiled" or "rows" (see the module docstring).
     """
     dtype = _dtype_of(q, k, v)
     if dtype is None or not _shapes_agree(q, k, v) or k.shape[-2] == 0:
@@ -421,7 +413,7 @@ def attention_fwd(q, k, v, causal, scale):
     lse = np.empty((bh, tq), dtype)
     threads = numba.get_num_threads()
     scale = dtype.type(scale)  # a scalar of the data's dtype: float32 math stays float32
-    if _variant(d, dv) == "rows":
+    if _variant(variant, d, dv) == "rows":
         _fwd_rows(q3, k3, v3, bool(causal), scale, out, lse, np.empty((threads, tk), dtype))
     else:
         bq = _query_block(bh, tq, threads)
@@ -432,8 +424,9 @@ def attention_fwd(q, k, v, causal, scale):
     return out.reshape(lead + (tq, dv)), lse.reshape(lead + (tq,))
 
 
-def attention_bwd(dout, q, k, v, out, lse, causal, scale):
-    """(dq, dk, dv), recomputing P = exp(scale * q k^T - lse) tile by tile (see the reference)."""
+def attention_bwd(dout, q, k, v, out, lse, causal, scale, *, variant="auto"):
+    """(dq, dk, dv), recomputing P = exp(scale * q k^T - lse) tile by tile (see the reference);
+    variant as in attention_fwd."""
     dtype = _dtype_of(dout, q, k, v, out, lse)
     if (dtype is None or not _shapes_agree(q, k, v) or k.shape[-2] == 0
             or dout.shape != q.shape[:-1] + v.shape[-1:] or out.shape != dout.shape
@@ -445,7 +438,7 @@ def attention_bwd(dout, q, k, v, out, lse, causal, scale):
     dq, dk, dvv = np.zeros_like(q3), np.zeros_like(k3), np.zeros_like(v3)
     threads = numba.get_num_threads()
     scale = dtype.type(scale)
-    if _variant(d, dv) == "rows":
+    if _variant(variant, d, dv) == "rows":
         _bwd_rows(dout3, q3, k3, v3, out3, lse3, bool(causal), scale, dq, dk, dvv,
                   np.empty((threads, tk), dtype), np.empty((threads, tk), dtype))
     else:

@@ -2,15 +2,18 @@
 
 Same names, signatures and results as ``kernels/reference.py``:
 
-    matmul_fwd(a, b) -> a @ b                    a (..., n, k), b (..., k, m), equal batch axes
-    matmul_bwd(dy, a, b) -> (dy @ b^T, a^T @ dy)
+    matmul_fwd(a, b, *, variant="auto") -> a @ b      a (..., n, k), b (..., k, m), equal batch axes
+    matmul_bwd(dy, a, b, *, variant="auto") -> (dy @ b^T, a^T @ dy)
+
+``variant`` (keyword only, beyond the reference's signature) forces one of the variants below,
+for tests and benchmarks; callers through the registry get "auto".
 
 The backward is the same kernel run on transposed operands. The transposed view is copied to
 C-contiguous first (O(k m) work against the product's O(n k m)), so that one compiled signature
 per dtype serves forward and backward alike. float32 and float64 run here; other dtypes, 1-D
 operands and broadcast batch axes are handed to the reference (NumPy's a @ b).
 
-Variants (``VARIANT`` picks one; "auto" takes the blocked kernel except for tiny products):
+Variants (``variant=`` picks one; "auto" takes the blocked kernel except for tiny products):
 
 1. naive (``_matmul_naive``): the i-k-j loop order. For each row i of c and each p,
    c[i, :] += a[i, p] * b[p, :]: the inner loop runs along rows of b and c, which are contiguous,
@@ -46,7 +49,8 @@ in registers, and uses 256-bit vectors on this CPU. OpenBLAS's hand-written kern
 register tile of c and issue 512-bit FMAs: 3 to 6 times the blocked kernel's speed here on the
 shapes from 512 up. Decision: the registry keeps NumPy's BLAS for matmul on the CPU (the op calls
 ``a @ b``); this module is for study (naive -> blocked is 1.5 to 2.5x on the large shapes, where
-b no longer fits in the cache) and is not registered.
+b no longer fits in the cache) and runs only when asked for by name, ``tg.set_kernels(
+matmul="numba")`` (``registry.BY_NAME``), which routes matmul and F.linear through it.
 
 Compilation: ``@njit(parallel=True, fastmath=False, cache=True)``, lazily on the first call, once
 per dtype; without a cache it took 0.5 s (naive) and 1.2 s (blocked) of CPU time per dtype here.
@@ -64,7 +68,7 @@ BLOCK_N = 32  # rows of a and c per parallel job
 BLOCK_K = 128  # columns of a (rows of b) per slab
 BLOCK_M = 256  # columns of b and c per panel
 NAIVE_MAX_FLOPS = 32 ** 3  # "auto": products of fewer multiply-adds than this take the naive loop
-VARIANT = "auto"  # "auto", "naive" or "blocked"
+VARIANTS = ("auto", "naive", "blocked")
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -128,8 +132,13 @@ def _contiguous_3d(x, dtype):
     return x if x.flags.writeable else x.copy()
 
 
-def _product(a, b, dtype):
-    """a (..., n, k) @ b (..., k, m) with equal batch axes, by the kernel VARIANT picks."""
+def _check_variant(variant):
+    if variant not in VARIANTS:
+        raise ValueError(f"matmul: unknown variant {variant!r}; expected one of {VARIANTS}")
+
+
+def _product(a, b, dtype, variant):
+    """a (..., n, k) @ b (..., k, m) with equal batch axes, by the kernel `variant` picks."""
     n, k = a.shape[-2:]
     m = b.shape[-1]
     c = np.empty(a.shape[:-2] + (n, m), dtype)
@@ -137,16 +146,12 @@ def _product(a, b, dtype):
         c[...] = 0.0  # an empty product, or a sum over nothing: zeros, as NumPy
         return c
     a3, b3, c3 = _contiguous_3d(a, dtype), _contiguous_3d(b, dtype), c.reshape(-1, n, m)
-    variant = VARIANT
     if variant == "auto":
         variant = "naive" if n * k * m < NAIVE_MAX_FLOPS else "blocked"
     if variant == "naive":
         _matmul_naive(a3, b3, c3)
-    elif variant == "blocked":
-        _matmul_blocked(a3, b3, c3, BLOCK_N, BLOCK_K, BLOCK_M)
     else:
-        raise ValueError(f"matmul: unknown VARIANT {variant!r}; expected 'auto', 'naive' or "
-                         "'blocked'")
+        _matmul_blocked(a3, b3, c3, BLOCK_N, BLOCK_K, BLOCK_M)
     return c
 
 
@@ -164,17 +169,21 @@ def _handled(a, b, *more):
     return dtype
 
 
-def matmul_fwd(a, b):
-    """y = a @ b for a (..., n, k) and b (..., k, m) with equal batch axes -> (..., n, m)."""
+def matmul_fwd(a, b, *, variant="auto"):
+    """y = a @ b for a (..., n, k) and b (..., k, m) with equal batch axes -> (..., n, m);
+    variant: "auto", "naive" or "blocked" (see the module docstring)."""
+    _check_variant(variant)
     dtype = _handled(a, b)
     if dtype is None:
         return reference.matmul_fwd(a, b)
-    return _product(a, b, dtype)
+    return _product(a, b, dtype, variant)
 
 
-def matmul_bwd(dy, a, b):
+def matmul_bwd(dy, a, b, *, variant="auto"):
     """da = dy @ b^T, db = a^T @ dy: the forward's kernel on transposed operands."""
+    _check_variant(variant)
     dtype = _handled(a, b, dy)
     if dtype is None or dy.shape[-2:] != (a.shape[-2], b.shape[-1]):
         return reference.matmul_bwd(dy, a, b)
-    return _product(dy, b.swapaxes(-1, -2), dtype), _product(a.swapaxes(-1, -2), dy, dtype)
+    return (_product(dy, b.swapaxes(-1, -2), dtype, variant),
+            _product(a.swapaxes(-1, -2), dy, dtype, variant))

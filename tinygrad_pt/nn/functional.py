@@ -10,6 +10,9 @@ formulas. Where this project's contract differs from PyTorch, it says so:
 - ``softmax`` / ``log_softmax`` without an axis use the last axis (PyTorch's implicit choice is
   deprecated).
 - ``inplace=True`` is accepted and computes out of place (autograd tensors are not mutated).
+- Losses take no ``size_average`` / ``reduce`` (deprecated in PyTorch): ``reduction=`` only.
+  The arguments after those flags' places are keyword-only, so a call written positionally in
+  PyTorch's order is a TypeError instead of binding a value to the wrong parameter.
 
     >>> import tinygrad_pt as tg
     >>> import tinygrad_pt.nn.functional as F
@@ -17,8 +20,6 @@ formulas. Where this project's contract differs from PyTorch, it says so:
     [0.0, 2.0]
 """
 from __future__ import annotations
-
-import warnings
 
 from ..ops import activation as _act
 from ..ops import attention as _attention
@@ -41,19 +42,6 @@ def _axis(op: str, axis, dim, default):
     if axis is None:
         axis = dim
     return default if axis is None else axis
-
-
-def _reduction(op: str, size_average, reduce, reduction: str) -> str:
-    """PyTorch's deprecated size_average / reduce flags, turned into a reduction as PyTorch does."""
-    if size_average is None and reduce is None:
-        return reduction
-    warnings.warn(f"{op}: size_average and reduce are deprecated; use reduction=", DeprecationWarning,
-                  stacklevel=3)
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if not reduce:
-        return "none"
-    return "mean" if size_average else "sum"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -185,49 +173,42 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
 # Losses
 
 
-def mse_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
-             reduction: str = "mean", weight=None) -> Tensor:
+def mse_loss(input: Tensor, target, *, reduction: str = "mean",  # noqa: A002
+             weight=None) -> Tensor:
     """(input - target)^2 reduced; shapes must be equal. weight (optional, same shape) makes
     "mean" the weighted mean sum(w e) / sum(w)."""
-    reduction = _reduction("mse_loss", size_average, reduce, reduction)
     return _loss.mse_loss(input, target, reduction=reduction, weight=weight)
 
 
-def binary_cross_entropy(input: Tensor, target, weight=None, size_average=None,  # noqa: A002
-                         reduce=None, reduction: str = "mean") -> Tensor:
+def binary_cross_entropy(input: Tensor, target, weight=None, *,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
     """-w (y log x + (1 - y) log(1 - x)) for probabilities x in [0, 1]; logs clamped at -100."""
-    reduction = _reduction("binary_cross_entropy", size_average, reduce, reduction)
     return _loss.binary_cross_entropy(input, target, weight=weight, reduction=reduction)
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target, weight=None,  # noqa: A002
-                                     size_average=None, reduce=None, reduction: str = "mean",
-                                     pos_weight=None) -> Tensor:
+def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, *,  # noqa: A002
+                                     reduction: str = "mean", pos_weight=None) -> Tensor:
     """Binary cross-entropy of sigmoid(x), from the logits x, stably:
     max(x, 0) - x y + log(1 + exp(-|x|)); pos_weight weighs the positive term."""
-    reduction = _reduction("binary_cross_entropy_with_logits", size_average, reduce, reduction)
     return _loss.binary_cross_entropy_with_logits(input, target, weight=weight,
                                                   reduction=reduction, pos_weight=pos_weight)
 
 
-def cross_entropy(input: Tensor, target, weight=None, size_average=None,  # noqa: A002
-                  ignore_index: int = -100, reduce=None, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(input: Tensor, target, weight=None, *, ignore_index: int = -100,  # noqa: A002
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy of logits (..., C), CLASS AXIS LAST, against integer class indices (...).
 
     ignore_index rows contribute nothing; label_smoothing mixes in the uniform distribution as
     PyTorch; weight (C,) weighs classes. For PyTorch's (N, C, d1, ...) layout move the class axis
     to the end first.
     """
-    reduction = _reduction("cross_entropy", size_average, reduce, reduction)
     return _loss.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
                                reduction=reduction, label_smoothing=label_smoothing)
 
 
-def nll_loss(input: Tensor, target, weight=None, size_average=None,  # noqa: A002
-             ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
+def nll_loss(input: Tensor, target, weight=None, *, ignore_index: int = -100,  # noqa: A002
+             reduction: str = "mean") -> Tensor:
     """-input[..., target] for log-probabilities (..., C), class axis last."""
-    reduction = _reduction("nll_loss", size_average, reduce, reduction)
     return _loss.nll_loss(input, target, weight=weight, ignore_index=ignore_index,
                           reduction=reduction)
 

@@ -1,15 +1,41 @@
 """Matrix multiplication with NumPy's matmul semantics: 1-D, 2-D and batched N-D (broadcast batch),
-and the fused affine map of nn.Linear."""
+and the fused affine map of nn.Linear.
+
+Both run on BLAS (``a @ b``, the matmul family's reference) unless a matmul kernel is chosen by
+name, ``tg.set_kernels(matmul="numba")`` (the blocked Numba study kernel, kernels/cpu/matmul.py)
+or ``matmul="cuda"`` (the tiled Numba-CUDA kernel): then the products go through that kernel, to
+study and compare it. The default path pays one set lookup (``registry.ROUTED``) per call.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import Function, broadcast_shape, unbroadcast
 from ..backend import array_module
+from ..kernels import reference, registry
+from ..kernels.registry import ROUTED
 from ..tensor import Tensor, lift
 from .elementwise import promote_pair
 
 __all__ = ["matmul", "linear"]
+
+
+def _chosen_kernel(*arrays):
+    """The matmul kernels chosen by name for these arrays' device, or None for BLAS. Callers
+    test ``"matmul" in ROUTED`` first, inline: the default path then costs one set lookup."""
+    kernels = registry.kernels_for("matmul", array_module(*arrays))
+    return None if kernels is reference else kernels
+
+
+def _as_batches(a, b):
+    """a, b as the kernels take them (matmul_fwd's equal batch axes): 1-D operands promoted as
+    NumPy does, batch axes broadcast to one shape (views; the kernel copies what it needs)."""
+    xp = array_module(a, b)
+    a2 = a[None, :] if a.ndim == 1 else a  # (1, n)
+    b2 = b[:, None] if b.ndim == 1 else b  # (n, 1)
+    batch = broadcast_shape(a2.shape[:-2], b2.shape[:-2])
+    a3, b3 = xp.broadcast_to(a2, batch + a2.shape[-2:]), xp.broadcast_to(b2, batch + b2.shape[-2:])
+    return a2, b2, a3, b3
 
 
 class MatMul(Function):
@@ -26,6 +52,11 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
+        self.kernels = _chosen_kernel(a, b) if "matmul" in ROUTED else None
+        if self.kernels is not None:
+            _, _, a3, b3 = _as_batches(a, b)
+            y = self.kernels.matmul_fwd(a3, b3)  # (..., n, m); drop the axes 1-D operands got
+            return y.reshape(a3.shape[:-2] + a.shape[-2:-1] + (b.shape[-1:] if b.ndim > 1 else ()))
         if a.ndim > 2 and b.ndim == 2:
             k, m = b.shape
             return (a.reshape(-1, k) @ b).reshape(a.shape[:-1] + (m,))  # (rows, m) -> (..., n, m)
@@ -34,6 +65,12 @@ class MatMul(Function):
     def backward(self, grad):
         a, b = self.a, self.b
         ga = gb = None
+        if self.kernels is not None:
+            a2, b2, a3, b3 = _as_batches(a, b)
+            g = grad.reshape(a3.shape[:-1] + b3.shape[-1:])
+            da, db = self.kernels.matmul_bwd(g, a3, b3)
+            return (unbroadcast(da, a2.shape).reshape(a.shape) if self.needs_input_grad[0] else None,
+                    unbroadcast(db, b2.shape).reshape(b.shape) if self.needs_input_grad[1] else None)
         if a.ndim >= 2 and b.ndim == 2:  # including plain 2-D @ 2-D
             g2 = grad.reshape(-1, b.shape[1])  # (rows, m)
             if self.needs_input_grad[0]:
@@ -91,7 +128,8 @@ class Linear(Function):
     def forward(self, x, w, *b):
         k, m = x.shape[-1], w.shape[0]
         self.x2, self.w, self.x_shape = x.reshape(-1, k), w, x.shape
-        y = self.x2 @ w.T
+        self.kernels = _chosen_kernel(x, w) if "matmul" in ROUTED else None
+        y = self.x2 @ w.T if self.kernels is None else self.kernels.matmul_fwd(self.x2, w.T)
         if b:
             if np.result_type(y.dtype, b[0].dtype) == y.dtype:
                 y += b[0]
@@ -102,8 +140,12 @@ class Linear(Function):
     def backward(self, grad):
         g2 = grad.reshape(-1, self.w.shape[0])  # (rows, m)
         need = self.needs_input_grad
-        gx = (g2 @ self.w).reshape(self.x_shape) if need[0] else None
-        gw = g2.T @ self.x2 if need[1] else None
+        if self.kernels is None:
+            gx = (g2 @ self.w).reshape(self.x_shape) if need[0] else None
+            gw = g2.T @ self.x2 if need[1] else None
+        else:  # the same two products by the chosen kernel; dW stays (m, k) like W
+            gx = self.kernels.matmul_fwd(g2, self.w).reshape(self.x_shape) if need[0] else None
+            gw = self.kernels.matmul_fwd(g2.T, self.x2) if need[1] else None
         if len(need) == 2:
             return gx, gw
         gb = g2.sum(axis=0) if need[2] else None

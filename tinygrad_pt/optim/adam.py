@@ -60,7 +60,8 @@ class Adam(Optimizer):
         # how it decays: an L2 penalty folded into the gradient, then no decoupled decay.
         g, decoupled_decay = grad, weight_decay
         if weight_decay != 0 and not self.decoupled_weight_decay:
-            g = g + weight_decay * p.data
+            # asarray: on a 0-d parameter the sum is a NumPy scalar, which the kernel refuses
+            g = xp.asarray(g + weight_decay * p.data)
             decoupled_decay = 0.0
         registry.kernels_for("adamw", xp).adamw_update(p.data, g, m, v, t, lr, beta1, beta2, eps,
                                                        decoupled_decay)
