@@ -6,9 +6,11 @@
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
 """
 from . import functional, init, utils  # noqa: F401  (nn.functional, nn.init, nn.utils)
+from .containers import ModuleList, Sequential
 from .layers import (GELU, Dropout, Embedding, Flatten, Identity, LayerNorm, LeakyReLU, Linear,
                      ReLU, Sigmoid, Tanh)
-from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+from .module import Module, Parameter
+from .state_dict import StateDictError
 
 __all__ = ["Module", "Parameter", "ModuleList", "Sequential", "StateDictError", "Linear",
            "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "LeakyReLU", "Tanh", "Sigmoid",

@@ -8,22 +8,28 @@ A Module holds three ordered registries, filled by plain attribute assignment (`
 
 Everything else walks them: ``named_parameters`` gives dotted names ("0.weight", "h.1.attn.c_attn.
 bias"), each Parameter once even when two modules share it; ``state_dict`` maps the same names to
-Tensors (parameters and buffers), ``load_state_dict`` copies values back in place.
+Tensors (parameters and buffers), ``load_state_dict`` copies values back in place (the work is done
+in state_dict.py).
 
 Moving a module (``to``, ``double``, ``float``) replaces each parameter's ``.data`` in place: the
 Parameter objects stay the same, so an optimizer built before ``.to(...)`` still updates them (its
 own state must then be moved too, which is why an optimizer is best built after the move).
+
+The containers built on Module (ModuleList, Sequential) live in containers.py, which imports this
+file; this file reaches them only when used (a list assigned as an attribute, or the names
+ModuleList and Sequential imported from here, which still works).
 """
 from __future__ import annotations
 
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 
 import numpy as np
 
-from ..autograd import no_grad
 from ..backend import (FLOAT_DTYPES, default_float, is_cupy_array, parse_to_args,
                        resolve_dtype, to_device, xp_for)
 from ..tensor import Tensor
+from . import state_dict as _state_dict
+from .state_dict import StateDictError, _IncompatibleKeys  # noqa: F401  (importable from here)
 
 __all__ = ["Module", "Parameter", "ModuleList", "Sequential", "StateDictError"]
 
@@ -59,30 +65,6 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
-
-
-# ----------------------------------------------------------------------------------------------------
-# Errors
-
-class StateDictError(RuntimeError, ValueError):
-    """``load_state_dict`` found missing, unexpected or wrongly shaped keys.
-
-    A RuntimeError as in PyTorch and a ValueError as bad input is everywhere else in tinygrad_pt,
-    so that either ``except`` catches it.
-    """
-
-
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-def _as_raw_array(key, value):
-    """The array inside a state-dict value (a Tensor or a numpy/cupy array)."""
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, np.ndarray) or is_cupy_array(value):
-        return value
-    raise TypeError(f"load_state_dict: the value of {key!r} is a {type(value).__name__}; "
-                    "expected a Tensor or an array")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -133,6 +115,7 @@ class Module:
 
     def __setattr__(self, name, value):
         if isinstance(value, (list, tuple)) and value and all(isinstance(m, Module) for m in value):
+            from .containers import ModuleList  # noqa: PLC0415  (containers.py imports this file)
             value = ModuleList(value)  # a plain list would hide its modules' parameters
         if isinstance(value, Parameter):
             self._forget(name)  # (raises the clear error if super().__init__() was not called)
@@ -304,16 +287,7 @@ class Module:
         training further if a snapshot is needed. A tied parameter appears under each of its
         names (as in PyTorch). ``keep_vars=True`` gives the Parameter objects themselves.
         """
-        out = OrderedDict()
-        for mod_prefix, mod in self.named_modules(prefix, remove_duplicate=False):
-            dot = f"{mod_prefix}." if mod_prefix else ""
-            for name, p in mod._parameters.items():
-                if p is not None:
-                    out[dot + name] = p if keep_vars else p.detach()
-            for name, b in mod._buffers.items():
-                if b is not None and name not in mod._non_persistent:
-                    out[dot + name] = b if keep_vars else b.detach()
-        return out
+        return _state_dict.state_dict(self, prefix, keep_vars)
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy `state_dict`'s values into the module's parameters and buffers, in place.
@@ -324,40 +298,7 @@ class Module:
         a wrongly shaped value always is. Nothing is copied unless every check passes.
         Returns ``(missing_keys, unexpected_keys)``.
         """
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"load_state_dict: expected a dict of name -> Tensor, got "
-                            f"{type(state_dict).__name__}")
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        arrays, wrong_shape = {}, []
-        for key, target in own.items():
-            if key not in state_dict:
-                continue
-            arr = _as_raw_array(key, state_dict[key])
-            if tuple(arr.shape) != target.shape:
-                wrong_shape.append(f"{key!r}: the state_dict has shape {tuple(arr.shape)}, the "
-                                   f"model {target.shape}")
-            arrays[key] = arr
-
-        errors = []
-        if strict and missing:
-            errors.append("missing keys: " + ", ".join(repr(k) for k in missing))
-        if strict and unexpected:
-            errors.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
-        if wrong_shape:
-            errors.append("wrongly shaped keys: " + "; ".join(wrong_shape))
-        if errors:
-            raise StateDictError(f"load_state_dict: error(s) loading the state_dict of "
-                                 f"{type(self).__name__}:\n  " + "\n  ".join(errors))
-
-        with no_grad():
-            for key, arr in arrays.items():
-                target = own[key]
-                arr = to_device(arr, target.device)
-                target.data[...] = arr.astype(target.dtype, copy=False)
-                target._bump_version()
-        return _IncompatibleKeys(missing, unexpected)
+        return _state_dict.load_state_dict(self, state_dict, strict)
 
     # ------------------------------------------------------------------------------------------------
     # Modes, devices, dtypes, gradients
@@ -455,121 +396,10 @@ class Module:
         return name + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
-# ----------------------------------------------------------------------------------------------------
-# Containers
-
-def _index(op: str, idx, n: int) -> int:
-    if not isinstance(idx, (int, np.integer)) or isinstance(idx, bool):
-        raise TypeError(f"{op}: indices must be integers or slices, got {type(idx).__name__}")
-    if not -n <= idx < n:
-        raise IndexError(f"{op}: index {idx} is out of range for {n} modules")
-    return int(idx) % n
-
-
-class ModuleList(Module):
-    """A list of Modules whose parameters the parent sees: index, iterate, ``len``, ``append``,
-    ``extend``, ``insert``. Children are named "0", "1", ... (so names read ``h.0.attn.weight``).
-    It has no forward: the parent decides how to call its items."""
-
-    def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.extend(modules)
-
-    def _items(self):
-        return list(self._modules.values())
-
-    def _reset(self, items):
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
-
-    def __getitem__(self, idx):
-        items = self._items()
-        if isinstance(idx, slice):
-            return ModuleList(items[idx])
-        return items[_index("ModuleList", idx, len(items))]
-
-    def __setitem__(self, idx, module):
-        items = self._items()
-        items[_index("ModuleList", idx, len(items))] = module
-        self._reset(items)
-
-    def __delitem__(self, idx):
-        items = self._items()
-        if isinstance(idx, slice):
-            del items[idx]
-        else:
-            del items[_index("ModuleList", idx, len(items))]
-        self._reset(items)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._items())
-
-    def append(self, module) -> "ModuleList":
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules) -> "ModuleList":
-        if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
-            raise TypeError(f"ModuleList.extend: expected an iterable of Modules, got a single "
-                            f"{type(modules).__name__}; use append")
-        for m in modules:
-            if not isinstance(m, Module):
-                raise TypeError(f"ModuleList: every item must be a Module, got "
-                                f"{type(m).__name__}")
-            self.append(m)
-        return self
-
-    def insert(self, index: int, module) -> None:
-        items = self._items()
-        items.insert(index, module)
-        self._reset(items)
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleList has no forward(): iterate over it and call each "
-                                  "module, or use nn.Sequential")
-
-
-class Sequential(Module):
-    """Modules called one after the other: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``.
-
-    Also takes one OrderedDict of name -> module. Indexable (a slice gives a Sequential), iterable,
-    has ``len`` and ``append``.
-    """
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
-            for name, m in modules[0].items():
-                self.add_module(name, m)
-        else:
-            for i, m in enumerate(modules):
-                if not isinstance(m, Module):
-                    raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, "
-                                    "expected a Module")
-                self.add_module(str(i), m)
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def __getitem__(self, idx):
-        items = list(self._modules.items())
-        if isinstance(idx, slice):
-            return Sequential(OrderedDict(items[idx]))
-        return items[_index("Sequential", idx, len(items))][1]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module) -> "Sequential":
-        self.add_module(str(len(self)), module)
-        return self
+def __getattr__(name):
+    # ModuleList and Sequential lived here before containers.py; `from tinygrad_pt.nn.module import
+    # ModuleList` keeps working, resolved on use (a top-level import would be a cycle).
+    if name in ("ModuleList", "Sequential"):
+        from . import containers  # noqa: PLC0415
+        return getattr(containers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
