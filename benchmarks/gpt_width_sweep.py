@@ -6,9 +6,9 @@
 
 The small GPT of the model issue (4 layers, T=128, batch 16, byte vocabulary) at widths 64..768
 (head size 32), one training step (forward, backward, clip, AdamW) timed as `tinygrad-pt bench`
-times steps: fixed batches, median after warm-up, CUDA events on the GPU. On the CPU NumPy's
-BLAS uses every core and the Numba kernels one thread (the faster setting for whole steps on a
-small machine: see tinygrad_pt/bench/suite.py, one_kernel_thread). Each device writes its
+times steps: fixed batches, median after warm-up, CUDA events on the GPU. On the CPU at the
+library's default settings (every core, its thread policy: tinygrad_pt/threads.py). Each device
+writes its
 own CSV, so the two halves can come from different sessions/machines; the plot draws what exists
 and says in its title which device is missing.
 """
@@ -25,7 +25,7 @@ from common import machine_info  # noqa: E402
 
 from tinygrad_pt.bench.report import csv_text, write_text  # noqa: E402
 from tinygrad_pt.bench.steps import build_recipe, cycling  # noqa: E402
-from tinygrad_pt.bench.suite import device_clock, set_threads  # noqa: E402
+from tinygrad_pt.bench.suite import device_clock  # noqa: E402
 from tinygrad_pt.bench.timing import time_calls  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -90,10 +90,6 @@ def main(argv=None):
     parser.add_argument("--plot", action="store_true", help="draw results/gpt_width.png")
     args = parser.parse_args(argv)
     if args.device:
-        set_threads(os.cpu_count())
-        if args.device == "cpu":  # the faster setting for whole steps (bench/suite.py
-            import numba          # one_kernel_thread): BLAS on every core, kernels on one
-            numba.set_num_threads(1)
         info = machine_info()
         rows = sweep(args.device, args.widths, args.repeat)
         path = os.path.join(RESULTS, f"gpt_width_{args.device}.csv")

@@ -45,9 +45,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (first_call_seconds, fmt_ms, machine_info, markdown_table,  # noqa: E402
                     time_calls, write_results)
 
-# kernels.cpu sets OMP_WAIT_POLICY's default (see its docstring); libgomp reads it when Numba
-# starts its threads, which machine_info() below does, so this import comes first.
-import tinygrad_pt.kernels.cpu  # noqa: E402,F401
 from tinygrad_pt.kernels import reference  # noqa: E402
 from tinygrad_pt.kernels import registry  # noqa: E402
 
@@ -187,16 +184,17 @@ def _call(module, fn_name, args):
 
 
 def _on_one_thread(call):
-    """call, run with Numba limited to one thread (restored afterwards)."""
-    import numba  # noqa: PLC0415 (only for Numba implementations)
+    """call, run after tg.set_num_threads(1) (restored afterwards): the kernels read the
+    framework's thread count per call, so this is the one switch that limits them."""
+    from tinygrad_pt.threads import get_num_threads, set_num_threads
 
     def run():
-        saved = numba.get_num_threads()
-        numba.set_num_threads(1)
+        saved = get_num_threads()
+        set_num_threads(1)
         try:
             call()
         finally:
-            numba.set_num_threads(saved)
+            set_num_threads(saved)
     return run
 
 

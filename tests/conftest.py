@@ -15,13 +15,13 @@ settings.register_profile("dev", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-# One BLAS thread per test process: the suite runs as two pytest-xdist workers on two cores, and
-# two multi-threaded BLAS pools then oversubscribe the cores; small matmuls became ~90x slower.
-try:
-    from threadpoolctl import threadpool_limits
-    _blas_limit = threadpool_limits(limits=1, user_api="blas")
-except ImportError:  # threadpoolctl comes with scikit-learn; without it the tests only run slower
-    pass
+# One thread per test process, through the framework's own switch (BLAS and the Numba kernels):
+# the suite runs as two pytest-xdist workers on two cores, and multi-threaded pools in both then
+# oversubscribe the cores (small matmuls became ~90x slower). Tests of the parallel paths ask for
+# the threads they need.
+import tinygrad_pt  # noqa: E402
+
+tinygrad_pt.set_num_threads(1)
 
 
 def _cuda_ok():

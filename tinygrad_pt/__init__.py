@@ -16,6 +16,7 @@ from .profiler import profile
 from .ops import *  # noqa: F401,F403  (tg.exp, tg.maximum, tg.concatenate, ...)
 from .serialization import load, save
 from .tensor import Tensor
+from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 

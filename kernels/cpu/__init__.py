@@ -6,21 +6,10 @@ gelu, dropout, adamw (row-wise and elementwise), attention, nt_xent, matmul. ``_
 pieces they share (a vectorizable exp, float64 row sums, array preparation, fallback counts).
 
 Importing a module compiles nothing: Numba compiles each kernel on its first call, once per dtype
-(float32, float64), and caches the machine code next to the source (``cache=True``). This package
-imports only ``os`` (``import tinygrad_pt`` does not import Numba), and sets one default below.
+(float32, float64), and caches the machine code next to the source (``cache=True``). Importing
+this package has no side effect (``import tinygrad_pt`` does not even import Numba).
 
-OMP_WAIT_POLICY. Numba runs parallel loops on OpenMP threads (GNU libgomp here), which by default
-wait for the next loop by spinning. When other processes hold the cores (``pytest -n 2`` on two
-cores, a second job), a spinning thread keeps the one that has work off the CPU, and every
-parallel call waits for the scheduler: measured at load average 5 on 2 cores, a cross-entropy
-backward of 8192 x 256 took 16 ms per call (median of 15) against 0.7 ms with PASSIVE, where
-waiting threads sleep; on an idle machine PASSIVE costs a thread wake-up, microseconds, per call.
-libgomp reads the variable when Numba first starts its threads, so it is set here, before any
-kernel runs, unless the user has set it.
+How many threads a kernel runs on is the framework's thread policy (tinygrad_pt/threads.py):
+``_common.launch`` asks it per call, and the first parallel call starts Numba's OpenMP threads
+under the passive wait policy without leaving it in the environment.
 """
-import os
-
-# Whether the user chose a policy; a benchmark that starts another framework in a child process
-# (tinygrad_pt/bench/worker.py) gives that child the user's environment, not this default.
-USER_SET_WAIT_POLICY = "OMP_WAIT_POLICY" in os.environ
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -37,6 +37,8 @@ from llvmlite import ir
 from numba import get_num_threads, njit, set_num_threads, types
 from numba.extending import intrinsic, overload
 
+from tinygrad_pt import threads  # absolute: kernels/ installs as tinygrad_pt.kernels
+
 # What the kernels accept; anything else goes to the reference (see ``fallback``).
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -66,18 +68,21 @@ def fallback(function: str, reason: str):
 # ----------------------------------------------------------------------------------------------------
 # Launching a kernel
 
-PARALLEL_MIN_ELEMENTS = 1 << 15  # elements touched; below this one thread does the work
-
-
 def launch(kernel, elements: int, *args):
-    """kernel(*args), on Numba's threads, or on one thread when it touches fewer than
-    PARALLEL_MIN_ELEMENTS elements (see the module docstring)."""
-    if elements >= PARALLEL_MIN_ELEMENTS:
-        return kernel(*args)
+    """kernel(*args) on the threads a kernel touching `elements` elements gets (the framework's
+    thread policy, tinygrad_pt/threads.py: one thread below its size threshold)."""
+    return run_on_threads(threads.kernel_threads(elements), kernel, *args)
+
+
+def run_on_threads(count: int, kernel, *args):
+    """kernel(*args) with Numba's thread count set to `count` for the call (Numba's count is per
+    calling thread; it is put back afterwards, for any other Numba code in the process). A kernel
+    that sizes per-thread scratch reads the same `count`."""
+    threads.prepare_numba()
     saved = get_num_threads()
-    if saved == 1:
+    if saved == count:
         return kernel(*args)
-    set_num_threads(1)
+    set_num_threads(count)
     try:
         return kernel(*args)
     finally:

@@ -67,7 +67,9 @@ import numpy as np
 from numba import njit, prange
 
 from .. import reference
-from ._common import vexp  # exp as arithmetic that LLVM vectorises (libm's exp does not)
+from tinygrad_pt import threads  # absolute: kernels/ installs as tinygrad_pt.kernels
+
+from ._common import run_on_threads, vexp  # vexp: an exp that LLVM vectorises (libm's does not)
 
 __all__ = ["attention_fwd", "attention_bwd"]
 
@@ -411,16 +413,17 @@ def attention_fwd(q, k, v, causal, scale, *, variant="auto"):
     bh = q3.shape[0]
     out = np.empty((bh, tq, dv), dtype)
     lse = np.empty((bh, tq), dtype)
-    threads = numba.get_num_threads()
+    n = threads.kernel_threads(bh * tq * tk)  # the scores it computes: the policy's work measure
     scale = dtype.type(scale)  # a scalar of the data's dtype: float32 math stays float32
     if _variant(variant, d, dv) == "rows":
-        _fwd_rows(q3, k3, v3, bool(causal), scale, out, lse, np.empty((threads, tk), dtype))
+        run_on_threads(n, _fwd_rows, q3, k3, v3, bool(causal), scale, out, lse,
+                       np.empty((n, tk), dtype))
     else:
-        bq = _query_block(bh, tq, threads)
-        _fwd_tiled(q3, k3, v3, bool(causal), scale, bq, BLOCK_K, out, lse,
-                   np.empty((threads, d, BLOCK_K), dtype), np.empty((threads, BLOCK_K), dtype),
-                   np.empty((threads, bq, dv), dtype), np.empty((threads, bq), dtype),
-                   np.empty((threads, bq), dtype))
+        bq = _query_block(bh, tq, n)
+        run_on_threads(n, _fwd_tiled, q3, k3, v3, bool(causal), scale, bq, BLOCK_K, out, lse,
+                       np.empty((n, d, BLOCK_K), dtype), np.empty((n, BLOCK_K), dtype),
+                       np.empty((n, bq, dv), dtype), np.empty((n, bq), dtype),
+                       np.empty((n, bq), dtype))
     return out.reshape(lead + (tq, dv)), lse.reshape(lead + (tq,))
 
 
@@ -436,14 +439,14 @@ def attention_bwd(dout, q, k, v, out, lse, causal, scale, *, variant="auto"):
     q3, k3, v3 = _fold(q, dtype, tq, d), _fold(k, dtype, tk, d), _fold(v, dtype, tk, dv)
     dout3, out3, lse3 = _fold(dout, dtype, tq, dv), _fold(out, dtype, tq, dv), _fold(lse, dtype, tq)
     dq, dk, dvv = np.zeros_like(q3), np.zeros_like(k3), np.zeros_like(v3)
-    threads = numba.get_num_threads()
+    n = threads.kernel_threads(q3.shape[0] * tq * tk)
     scale = dtype.type(scale)
     if _variant(variant, d, dv) == "rows":
-        _bwd_rows(dout3, q3, k3, v3, out3, lse3, bool(causal), scale, dq, dk, dvv,
-                  np.empty((threads, tk), dtype), np.empty((threads, tk), dtype))
+        run_on_threads(n, _bwd_rows, dout3, q3, k3, v3, out3, lse3, bool(causal), scale, dq, dk,
+                       dvv, np.empty((n, tk), dtype), np.empty((n, tk), dtype))
     else:
-        _bwd_tiled(dout3, q3, k3, v3, out3, lse3, bool(causal), scale, BLOCK_K, dq, dk, dvv,
-                   np.empty((threads, d, BLOCK_K), dtype), np.empty((threads, dv, BLOCK_K), dtype),
-                   np.empty((threads, _GROUP, BLOCK_K), dtype),
-                   np.empty((threads, _GROUP, BLOCK_K), dtype), np.empty((threads, tq), dtype))
+        run_on_threads(n, _bwd_tiled, dout3, q3, k3, v3, out3, lse3, bool(causal), scale, BLOCK_K,
+                       dq, dk, dvv, np.empty((n, d, BLOCK_K), dtype),
+                       np.empty((n, dv, BLOCK_K), dtype), np.empty((n, _GROUP, BLOCK_K), dtype),
+                       np.empty((n, _GROUP, BLOCK_K), dtype), np.empty((n, tq), dtype))
     return dq.reshape(q.shape), dk.reshape(k.shape), dvv.reshape(v.shape)

@@ -34,13 +34,18 @@ def machine_info() -> dict:
                                                                  os.getloadavg())
     info["python"] = platform.python_version()
     info["numpy"] = np.__version__
+    from .. import threads
+    info["tg.get_num_threads()"] = threads.get_num_threads()
+    info["thread policy"] = (f"one thread below {threads.BLAS_PARALLEL_MIN_FLOP:,} multiply-adds "
+                             f"per product / {threads.KERNEL_PARALLEL_MIN_ELEMENTS:,} elements "
+                             "per kernel (tinygrad_pt/threads.py)")
     try:
         import numba  # noqa: PLC0415 (optional for a benchmark that needs none)
         info["numba"] = numba.__version__
-        info["numba threads"] = numba.get_num_threads()
+        threads.prepare_numba()  # before anything starts Numba's threads (it sets their policy)
         layer = os.environ.get("NUMBA_THREADING_LAYER") or numba.config.THREADING_LAYER
         info["numba threading layer (requested)"] = layer
-        info["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "unset")
+        info["numba threads: wait policy"] = threads.numba_wait_policy()
     except ImportError:
         info["numba"] = "not installed"
     info.update(_blas_info())

@@ -36,14 +36,10 @@ class BenchError(Exception):
 
 
 def set_threads(threads: int) -> None:
-    """`threads` for Numba's parallel kernels and for NumPy's BLAS."""
-    import numba
-    numba.set_num_threads(threads)
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(limits=threads, user_api="blas")
-    except ImportError:
-        pass
+    """`threads` for every pool tinygrad_pt uses (tg.set_num_threads: BLAS and the Numba
+    kernels, each op by the library's own policy), as a user would set it."""
+    from ..threads import set_num_threads
+    set_num_threads(threads)
 
 
 def device_clock(device):
@@ -78,31 +74,26 @@ def bench_ops(device, names, repeat, budget_s, log) -> dict:
     return out
 
 
-def one_kernel_thread(call):
-    """`call` with Numba's kernels on the calling thread alone (BLAS keeps its threads).
-
-    Why time this too: on a small machine the Numba kernels' OpenMP threads and OpenBLAS's
-    threads take turns on the same cores inside a step; each hand-over costs a wake-up, and an
-    idle pool's spinning delays the other. Measured on 2 cores, the small GPT step took 170-174 ms
-    with one kernel thread against 184-369 ms with two (the latter varying run to run), the GAN
-    step 9.3 against 16-20 ms."""
-    import numba
+def at_threads(n: int, call):
+    """`call` run with tg.set_num_threads(n), the setting put back after each call."""
+    from ..threads import get_num_threads, set_num_threads
 
     def run():
-        saved = numba.get_num_threads()
-        numba.set_num_threads(1)
+        saved = get_num_threads()
+        set_num_threads(n)
         try:
             return call()
         finally:
-            numba.set_num_threads(saved)
+            set_num_threads(saved)
     return run
 
 
 def bench_steps(device, names, repeat, budget_s, log) -> dict:
-    """{family: {"tinygrad_pt": summary[, "tinygrad_pt_1k": summary]}}, sizes and tokens.
-    On the CPU with several threads, also with the Numba kernels on one thread (see
-    one_kernel_thread); "tinygrad_pt_1k" is that row."""
-    import numba
+    """{family: {"tinygrad_pt": summary[, "tinygrad_pt_1t": summary]}}, sizes and tokens.
+    "tinygrad_pt" is the library's default configuration (the headline); on a CPU with several
+    threads, "tinygrad_pt_1t" is the same step after tg.set_num_threads(1), an extra column
+    that shows what the threads are worth."""
+    from ..threads import get_num_threads
 
     out = {}
     for name in names:
@@ -112,13 +103,13 @@ def bench_steps(device, names, repeat, budget_s, log) -> dict:
         step = cycling(recipe.step_on, batches)
         clock = device_clock(device)
         out[name] = {}
-        if device == "cpu" and numba.get_num_threads() > 1:
-            # One setting after the other, not alternating: switching the kernel threads call by
-            # call slowed both settings (GAN: 13 ms against 9.5 ms timed alone).
-            out[name].update(time_calls({"tinygrad_pt_1k": one_kernel_thread(step)}, warmup=3,
-                                        repeat=repeat, budget_s=budget_s, clock=clock))
         out[name].update(time_calls({"tinygrad_pt": step}, warmup=3, repeat=repeat,
                                     budget_s=budget_s, clock=clock))
+        if device == "cpu" and get_num_threads() > 1:
+            # One setting after the other, not alternating: switching the thread count call by
+            # call would time the switch, not the setting.
+            out[name].update(time_calls({"tinygrad_pt_1t": at_threads(1, step)}, warmup=3,
+                                        repeat=repeat, budget_s=budget_s, clock=clock))
         out[name]["size"] = describe(recipe)
         out[name]["tokens"] = tokens_per_step(recipe)
     return out
@@ -135,10 +126,7 @@ def gpt_overhead(device, steps: int = 5) -> dict:
     batches = [recipe.draw_batch() for _ in range(4)]
     step = cycling(recipe.step_on, batches)
     clock = device_clock(device)
-    measure = lambda: _gpt_overhead(recipe, step, clock, device, steps)  # noqa: E731
-    if device == "cpu":  # the faster setting on small machines (see one_kernel_thread)
-        measure = one_kernel_thread(measure)
-    return measure()
+    return _gpt_overhead(recipe, step, clock, device, steps)  # at the default settings
 
 
 def _gpt_overhead(recipe, step, clock, device, steps) -> dict:
@@ -176,10 +164,7 @@ def torch_results(suite, device, names, threads, repeat, budget_s) -> dict:
 
     if not torch_available():
         return {"_error": "torch is not installed (pip install torch): no torch rows"}
-    env = dict(os.environ)
-    cpu_kernels = sys.modules.get("tinygrad_pt.kernels.cpu")
-    if cpu_kernels is not None and not cpu_kernels.USER_SET_WAIT_POLICY:
-        env.pop("OMP_WAIT_POLICY", None)  # torch gets the user's environment, not our default
+    env = dict(os.environ)  # the user's environment: tinygrad_pt leaves no variable behind
     spec = {"suite": suite, "device": device, "names": list(names), "threads": threads,
             "warmup": 3 if suite == "steps" else 2, "repeat": repeat, "budget_s": budget_s}
     proc = subprocess.run([sys.executable, "-m", "tinygrad_pt.bench.worker", json.dumps(spec)],
@@ -237,29 +222,28 @@ def ops_table(device, ops, torch_ops) -> tuple:
 
 
 def steps_table(steps, torch_steps) -> tuple:
-    one_thread = any("tinygrad_pt_1k" in res for res in steps.values())
-    headers = ["model", "size", "tinygrad_pt ms", "IQR"] + \
-        (["1 kernel thread ms", "IQR (1 thread)"] if one_thread else []) + \
-        ["steps/s", "tokens/s", "torch ms", "IQR (torch)", "tg / torch"]
+    one_thread = any("tinygrad_pt_1t" in res for res in steps.values())
+    headers = ["model", "size", "tinygrad_pt ms", "IQR", "steps/s", "tokens/s", "torch ms",
+               "IQR (torch)", "tg / torch"] + \
+        (["extra: tinygrad_pt, 1 thread ms", "IQR (1 thread)"] if one_thread else [])
     rows, csv_rows = [], []
     for name, res in steps.items():
-        tg, tg1, th = res["tinygrad_pt"], res.get("tinygrad_pt_1k"), torch_steps.get(name)
-        best = min((s for s in (tg, tg1) if s is not None), key=lambda s: s["median"])
-        tokens = "-" if not res["tokens"] else f"{res['tokens'] / best['median']:,.0f}"
-        rows.append([name, res["size"], _ms(tg), _iqr(tg)]
-                    + ([_ms(tg1), _iqr(tg1)] if one_thread else [])
-                    + [f"{1 / best['median']:.1f}", tokens, _ms(th), _iqr(th), _ratio(best, th)])
-        for impl, s in (("tinygrad_pt", tg), ("tinygrad_pt, 1 kernel thread", tg1),
-                        ("torch", th)):
+        tg, tg1, th = res["tinygrad_pt"], res.get("tinygrad_pt_1t"), torch_steps.get(name)
+        tokens = "-" if not res["tokens"] else f"{res['tokens'] / tg['median']:,.0f}"
+        rows.append([name, res["size"], _ms(tg), _iqr(tg), f"{1 / tg['median']:.1f}", tokens,
+                     _ms(th), _iqr(th), _ratio(tg, th)]
+                    + ([_ms(tg1), _iqr(tg1)] if one_thread else []))
+        for impl, s in (("tinygrad_pt", tg), ("tinygrad_pt, 1 thread", tg1), ("torch", th)):
             if s is not None:
                 csv_rows.append(_csv_row("steps", name, res["size"], impl, s))
     return markdown_table(headers, rows), csv_rows
 
 
-ONE_THREAD_NOTE = ("'1 kernel thread': the same step with tinygrad_pt's Numba kernels on one "
-                   "thread while NumPy's BLAS keeps all of them (the two thread pools otherwise "
-                   "take turns on the same cores). steps/s, tokens/s and 'tg / torch' use the "
-                   "faster of the two tinygrad_pt columns.")
+ONE_THREAD_NOTE = ("The headline columns are tinygrad_pt as a user gets it (no settings, no "
+                   "environment variables; its thread policy: tinygrad_pt/threads.py), against "
+                   "torch in its own process with the same thread count. 'extra: tinygrad_pt, 1 "
+                   "thread' is the same step after tg.set_num_threads(1), timed after the "
+                   "headline: what the threads are worth on this machine.")
 
 
 OVERHEAD_META = ("wall", "profiled", "profile", "steps", "size")
@@ -273,7 +257,8 @@ def overhead_text(ov) -> str:
     rows.append(["unprofiled step (median)", f"{ov['wall'] * 1e3:.1f}", "-"])
     prof_lines = ov["profile"].table().splitlines()
     return (f"One GPT step ({ov['size']}), ms per step; ops profiled with `tg.profile()` over "
-            f"{ov['steps']} steps (on the CPU with the Numba kernels on one thread).\n\n" + markdown_table(["part", "ms", "share"], rows)
+            f"{ov['steps']} steps, at the default settings.\n\n"
+            + markdown_table(["part", "ms", "share"], rows)
             + "\n\nPer op, all " + f"{ov['steps']} steps (the `tg.profile()` table):\n\n```\n"
             + "\n".join(prof_lines) + "\n```")
 
@@ -293,15 +278,15 @@ def plot(path, device, ops, torch_ops, steps, torch_steps) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    step_impls = ("tinygrad_pt",) + (("tinygrad_pt_1k",) if any(
-        "tinygrad_pt_1k" in r for r in steps.values()) else ())
+    step_impls = ("tinygrad_pt",) + (("tinygrad_pt_1t",) if any(
+        "tinygrad_pt_1t" in r for r in steps.values()) else ())
     panels = [(f"ops, forward + backward ({device})", ops, torch_ops, ("tinygrad_pt",
                "reference")), (f"training steps ({device})", steps, torch_steps, step_impls)]
     panels = [p for p in panels if p[1]]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
-    colors = {"tinygrad_pt": "tab:blue", "tinygrad_pt_1k": "tab:cyan", "reference": "tab:gray",
+    colors = {"tinygrad_pt": "tab:blue", "tinygrad_pt_1t": "tab:cyan", "reference": "tab:gray",
               "torch": "tab:orange"}
-    labels = {"tinygrad_pt_1k": "tinygrad_pt, 1 kernel thread"}
+    labels = {"tinygrad_pt_1t": "extra: tinygrad_pt, 1 thread"}
     for ax, (title, ours, theirs, impls) in zip(axes[0], panels):
         names = list(ours)
         series = [(impl, [ours[n][impl]["median"] * 1e3 for n in names]) for impl in impls]
@@ -340,12 +325,13 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
     for other in compare:
         if other not in COMPARE:
             raise BenchError(f"--compare {other!r}: expected one of {COMPARE}")
-    threads = threads or os.cpu_count()
+    from ..threads import get_num_threads
+    threads = threads or get_num_threads()  # the default: every core this process may use
     set_threads(threads)
     op_names = list(ops or [c.name for c in op_cases(device)])
     step_names = list(steps or step_cases(device))
     info = machine_info()
-    info["threads (tinygrad_pt: Numba + BLAS; torch: intra-op)"] = threads
+    info["threads (tinygrad_pt: tg.set_num_threads; torch: intra-op)"] = threads
 
     results = {"ops": {}, "steps": {}, "torch_ops": {}, "torch_steps": {}}
     notes = []
@@ -381,7 +367,7 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
         text, rows = steps_table(results["steps"], results["torch_steps"])
         sections.append(("Training steps, float32", text))
         csv_rows += rows
-        if any("tinygrad_pt_1k" in res for res in results["steps"].values()):
+        if any("tinygrad_pt_1t" in res for res in results["steps"].values()):
             sections[-1] = (sections[-1][0], sections[-1][1] + "\n\n" + ONE_THREAD_NOTE)
         if "overhead" in results:
             sections.append(("Where a GPT step's time goes (tinygrad_pt)",
@@ -393,6 +379,8 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
            "tinygrad_pt with set_kernels('reference'), the plain NumPy/CuPy kernels.")
     if device == "cuda":
         how += " GPU calls are timed with CUDA events after a device synchronisation."
+    if hasattr(os, "getloadavg"):
+        info["load average (1, 5, 15 min) at end"] = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     sections.append(("How it was measured", how + ("\n\n" + "\n".join(notes) if notes else "")))
 
     os.makedirs(out, exist_ok=True)

@@ -15,6 +15,7 @@ from ..backend import array_module
 from ..kernels import reference, registry
 from ..kernels.registry import ROUTED
 from ..tensor import Tensor, lift
+from ..threads import prepare_blas
 from .elementwise import promote_pair
 
 __all__ = ["matmul", "linear"]
@@ -25,6 +26,13 @@ def _chosen_kernel(*arrays):
     test ``"matmul" in ROUTED`` first, inline: the default path then costs one set lookup."""
     kernels = registry.kernels_for("matmul", array_module(*arrays))
     return None if kernels is reference else kernels
+
+
+def _blas_threads_for(a, b) -> None:
+    """Give NumPy's BLAS the threads this product's size earns (tinygrad_pt/threads.py); a GPU
+    product is cuBLAS's business. The backward's two products have the forward's size."""
+    if type(a) is np.ndarray:
+        prepare_blas(a.size * (b.shape[-1] if b.ndim > 1 else 1))
 
 
 def _as_batches(a, b):
@@ -52,6 +60,7 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
+        _blas_threads_for(a, b)
         self.kernels = _chosen_kernel(a, b) if "matmul" in ROUTED else None
         if self.kernels is not None:
             _, _, a3, b3 = _as_batches(a, b)
@@ -64,6 +73,7 @@ class MatMul(Function):
 
     def backward(self, grad):
         a, b = self.a, self.b
+        _blas_threads_for(a, b)
         ga = gb = None
         if self.kernels is not None:
             a2, b2, a3, b3 = _as_batches(a, b)
@@ -128,6 +138,7 @@ class Linear(Function):
     def forward(self, x, w, *b):
         k, m = x.shape[-1], w.shape[0]
         self.x2, self.w, self.x_shape = x.reshape(-1, k), w, x.shape
+        _blas_threads_for(self.x2, w.T)
         self.kernels = _chosen_kernel(x, w) if "matmul" in ROUTED else None
         y = self.x2 @ w.T if self.kernels is None else self.kernels.matmul_fwd(self.x2, w.T)
         if b:
@@ -139,6 +150,7 @@ class Linear(Function):
 
     def backward(self, grad):
         g2 = grad.reshape(-1, self.w.shape[0])  # (rows, m)
+        _blas_threads_for(self.x2, self.w.T)
         need = self.needs_input_grad
         if self.kernels is None:
             gx = (g2 @ self.w).reshape(self.x_shape) if need[0] else None

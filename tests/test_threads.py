@@ -1,0 +1,99 @@
+"""tg.set_num_threads / tg.get_num_threads and the per-call thread policy (tinygrad_pt/threads.py).
+Speed is the benchmark's business (benchmarks/thread_policy.py); these check what was set."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_pt as tg
+from tinygrad_pt import threads
+
+
+@pytest.fixture
+def restore_threads():
+    saved = threads._requested
+    yield
+    threads._requested = saved
+    threads._blas_state["threads"] = None
+
+
+def _numpy_blas_threads():
+    from threadpoolctl import threadpool_info
+    # NumPy's own BLAS (SciPy, once imported, brings another that the products never use)
+    pools = [p for p in threadpool_info() if p["user_api"] == "blas" and "numpy" in p["filepath"]]
+    return {p["num_threads"] for p in pools}
+
+
+def test_the_default_is_every_usable_core(restore_threads):
+    threads._requested = None
+    assert tg.get_num_threads() == threads.usable_cores() >= 1
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2", None])
+def test_set_num_threads_wants_a_positive_integer(bad, restore_threads):
+    with pytest.raises(ValueError, match=r"set_num_threads: expected a positive integer"):
+        tg.set_num_threads(bad)
+
+
+def test_more_threads_than_numba_started_with_is_an_error(restore_threads):
+    numba = pytest.importorskip("numba")
+    limit = numba.config.NUMBA_NUM_THREADS
+    with pytest.raises(ValueError, match=rf"{limit + 1} threads asked for, but Numba started "
+                                         rf"with at most {limit}"):
+        tg.set_num_threads(limit + 1)
+
+
+def test_set_num_threads_reaches_blas_per_product(restore_threads):
+    pytest.importorskip("threadpoolctl")
+    big = tg.ones(256, 256)  # 2^24 multiply-adds: above the policy's threshold
+    tg.set_num_threads(1)
+    _ = big @ big
+    assert _numpy_blas_threads() == {1}
+    tg.set_num_threads(threads.usable_cores())
+    _ = big @ big
+    assert _numpy_blas_threads() == {threads.usable_cores()}
+    small = tg.ones(8, 8)
+    _ = small @ small  # a small product runs on one thread whatever the setting
+    assert _numpy_blas_threads() == {1}
+
+
+def test_the_thresholds_decide_the_threads(restore_threads):
+    tg.set_num_threads(2) if threads.usable_cores() >= 2 else None
+    n = tg.get_num_threads()
+    assert threads.blas_threads(threads.BLAS_PARALLEL_MIN_FLOP - 1) == 1
+    assert threads.blas_threads(threads.BLAS_PARALLEL_MIN_FLOP) == n
+    assert threads.kernel_threads(threads.KERNEL_PARALLEL_MIN_ELEMENTS - 1) == 1
+    assert threads.kernel_threads(threads.KERNEL_PARALLEL_MIN_ELEMENTS) == n
+
+
+def test_a_kernel_runs_on_the_policys_count_and_puts_numbas_back(restore_threads, monkeypatch):
+    pytest.importorskip("numba")
+    from tinygrad_pt.kernels.cpu import _common, softmax
+    seen = []
+    real = _common.set_num_threads
+    monkeypatch.setattr(_common, "set_num_threads", lambda k: (seen.append(k), real(k)))
+    tg.set_num_threads(1)
+    before = _common.get_num_threads()
+    softmax.softmax_fwd(np.ones((600, 600), np.float32))  # large, but the user said 1 thread
+    assert (seen[0] == 1) if seen else before == 1
+    assert _common.get_num_threads() == before
+
+
+def test_no_thread_variable_is_left_in_the_environment():
+    # A fresh process: import, run a parallel kernel; libgomp got the passive policy, and the
+    # environment (what child processes inherit) is as the user left it.
+    code = ("import os, numpy as np, tinygrad_pt as tg\n"
+            "from tinygrad_pt import threads\n"
+            "from tinygrad_pt.kernels.cpu import softmax\n"
+            "softmax.softmax_fwd(np.ones((700, 700), np.float32))\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'), threads.numba_wait_policy())\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["None", "PASSIVE"]
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # a user's own choice wins and stays
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["ACTIVE", "ACTIVE"]
