@@ -7,13 +7,13 @@ falls on all of them alike. Per step and setting: the median over rounds of each
 
     python benchmarks/thread_policy.py [--rounds 3] [--repeat 10] [--models ae vae gan gpt]
 
-Settings (Numba = the hand-written kernels' OpenMP pool, BLAS = NumPy's OpenBLAS pool):
-    library default   what `import tinygrad_pt` gives, no environment variables
-    numba n, blas n   both pools on n threads, kernels parallel from the usual size
-    numba 1, blas n   the kernels on the calling thread, BLAS on n
-    numba n, blas 1   the reverse
-    numba 1, blas 1   everything on one thread
-    ... OMP active    as the first of these, with OpenMP's threads spinning between loops
+Settings (BLAS = NumPy's OpenBLAS pool, kernels = the Numba kernels' OpenMP pool; n = the cores):
+    library default      what `import tinygrad_pt` gives: n threads, small ops on one
+    set_num_threads(1)   everything on the calling thread
+    every op wide        n threads for every product and kernel (no size thresholds)
+    BLAS wide only       products by the thresholds, every kernel on one thread
+    kernels wide only    kernels by the thresholds, every product on one thread
+    every op wide, OMP active   as "every op wide", OpenMP's threads spinning between loops
 Writes benchmarks/results/thread_policy_cpu.md.
 """
 from __future__ import annotations
@@ -33,13 +33,12 @@ CHILD = r"""
 import json, os, sys
 spec = json.loads(sys.argv[1])
 import tinygrad_pt as tg
+from tinygrad_pt import threads
 from tinygrad_pt.bench.steps import build_recipe, cycling
 from tinygrad_pt.bench.timing import time_calls
-if spec["numba"] is not None:
-    import numba
-    from threadpoolctl import threadpool_limits
-    numba.set_num_threads(spec["numba"])
-    threadpool_limits(limits=spec["blas"], user_api="blas")
+for name, value in spec["policy"].items():  # thresholds: 0 = always wide, -1 = never
+    setattr(threads, name, float("inf") if value < 0 else value)
+tg.set_num_threads(spec["threads"])
 out = {}
 for name in spec["models"]:
     recipe = build_recipe(name, "cpu")
@@ -48,24 +47,25 @@ for name in spec["models"]:
 print(json.dumps(out))
 """
 
+BLAS, KERNEL = "BLAS_PARALLEL_MIN_FLOP", "KERNEL_PARALLEL_MIN_ELEMENTS"
+
 
 def settings(cores: int) -> dict:
-    """{label: (numba threads or None for the library's default, blas threads, extra env)}."""
-    n = cores
-    out = {"library default": (None, None, {})}
-    if n > 1:
-        out[f"numba {n}, blas {n}"] = (n, n, {})
-        out[f"numba 1, blas {n}"] = (1, n, {})
-        out[f"numba {n}, blas 1"] = (n, 1, {})
-        out[f"numba {n}, blas {n}, OMP active"] = (n, n, {"OMP_WAIT_POLICY": "ACTIVE"})
-    out["numba 1, blas 1"] = (1, 1, {})
+    """{label: (threads, {threshold: value}, extra environment)}."""
+    out = {"library default": (cores, {}, {}), "set_num_threads(1)": (1, {}, {})}
+    if cores > 1:
+        out["every op wide"] = (cores, {BLAS: 0, KERNEL: 0}, {})
+        out["BLAS wide only"] = (cores, {KERNEL: -1}, {})
+        out["kernels wide only"] = (cores, {BLAS: -1}, {})
+        out["every op wide, OMP active"] = (cores, {BLAS: 0, KERNEL: 0},
+                                            {"OMP_WAIT_POLICY": "ACTIVE"})
     return out
 
 
-def run_child(numba_threads, blas_threads, env_extra, models, repeat) -> dict:
+def run_child(threads, policy, env_extra, models, repeat) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     env.update(env_extra)
-    spec = {"numba": numba_threads, "blas": blas_threads, "models": models, "repeat": repeat}
+    spec = {"threads": threads, "policy": policy, "models": models, "repeat": repeat}
     done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env,
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -59,7 +59,25 @@ def test_tiled_matches_reference(lead, tq, tk, d, dv, causal, dtype, seed):
     rng = np.random.default_rng(seed)
     q, k, v = draw(rng, lead + (tq, d), dtype), draw(rng, lead + (tk, d), dtype), \
         draw(rng, lead + (tk, dv), dtype)
-    check_against_reference(q, k, v, causal, 1.0 / math.sqrt(d), dtype, rng)
+    check_against_reference(q, k, v, causal, 1.0 / math.sqrt(d), dtype, rng, variant="tiled")
+
+
+@given(leads, lengths, lengths, head_dims, head_dims, st.booleans(), dtypes,
+       st.integers(0, 2 ** 32 - 1))
+def test_blas_variant_matches_reference(lead, tq, tk, d, dv, causal, dtype, seed):
+    """The short-sequence variant (BLAS products, one fused softmax pass), forced, on the same
+    draws as the tiled kernel."""
+    rng = np.random.default_rng(seed)
+    q, k, v = draw(rng, lead + (tq, d), dtype), draw(rng, lead + (tk, d), dtype), \
+        draw(rng, lead + (tk, dv), dtype)
+    check_against_reference(q, k, v, causal, 1.0 / math.sqrt(d), dtype, rng, variant="blas")
+
+
+def test_auto_picks_blas_for_short_and_tiled_for_long_sequences():
+    short = int(math.isqrt(A.BLAS_MAX_SCORES))
+    assert A._variant("auto", short, short, 32, 32) == "blas"
+    assert A._variant("auto", short + 1, short + 1, 32, 32) == "tiled"
+    assert A._variant("auto", 4 * short, 4 * short, A.TILED_MAX_D + 1, 8) == "rows"
 
 
 @pytest.mark.parametrize("block_q,block_k", [(5, 3), (8, 64), (64, 7)])
@@ -72,7 +90,7 @@ def test_tiled_with_odd_tile_sizes(monkeypatch, block_q, block_k, causal):
     rng = np.random.default_rng(block_q * 100 + block_k)
     q, k, v = draw(rng, (2, 3, 37, 8), np.float64), draw(rng, (2, 3, 41, 8), np.float64), \
         draw(rng, (2, 3, 41, 5), np.float64)
-    check_against_reference(q, k, v, causal, 0.3, np.float64, rng)
+    check_against_reference(q, k, v, causal, 0.3, np.float64, rng, variant="tiled")
 
 
 @settings(max_examples=10)
@@ -86,9 +104,10 @@ def test_rows_variant_matches_reference(lead, tq, tk, d, causal, dtype, seed):
     check_against_reference(q, k, v, causal, 1.0 / math.sqrt(d), dtype, rng, variant="rows")
 
 
+@pytest.mark.parametrize("variant", ["tiled", "blas"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("causal", [True, False])
-def test_large_scores_stay_finite_and_close(dtype, causal):
+def test_large_scores_stay_finite_and_close(dtype, causal, variant):
     """Scores of about +-1e4 (q, k ~ 100 * N(0, 1)): the online softmax rescales without
     overflow; the tolerance grows with max|S| as the rounding of a float32 score does."""
     rng = np.random.default_rng(7)
@@ -97,7 +116,7 @@ def test_large_scores_stay_finite_and_close(dtype, causal):
     scale = 1.0 / math.sqrt(8)
     s = scale * (q.astype(np.float64) @ k.astype(np.float64).swapaxes(-1, -2))
     assert np.abs(s).max() > 1e4  # the regime this test is about
-    check_against_reference(q, k, v, causal, scale, dtype, rng)
+    check_against_reference(q, k, v, causal, scale, dtype, rng, variant=variant)
 
 
 def test_first_causal_row_copies_the_first_value():
@@ -145,7 +164,7 @@ def test_other_dtypes_and_shapes_go_to_the_reference():
 def test_unknown_variant_is_an_error():
     x = np.ones((1, 2, 2))
     with pytest.raises(ValueError, match=r"attention: unknown variant 'fast'; expected one of "
-                                         r"\('auto', 'tiled', 'rows'\)"):
+                                         r"\('auto', 'blas', 'tiled', 'rows'\)"):
         A.attention_fwd(x, x, x, False, 1.0, variant="fast")
     with pytest.raises(ValueError, match="unknown variant 'fast'"):
         A.attention_bwd(x, x, x, x, x, x[..., 0], False, 1.0, variant="fast")
@@ -194,25 +213,26 @@ def test_memory_is_linear_in_sequence_length(causal):
     t, d, bh = 1024, 8, 2
     rng = np.random.default_rng(8)
     q, k, v = (draw(rng, (bh, t, d), np.float32) for _ in range(3))
-    out, lse = A.attention_fwd(q, k, v, causal, 0.3)  # compiled and warm
+    out, lse = A.attention_fwd(q, k, v, causal, 0.3, variant="tiled")  # compiled and warm
     dout = np.ones_like(out)
-    A.attention_bwd(dout, q, k, v, out, lse, causal, 0.3)
+    A.attention_bwd(dout, q, k, v, out, lse, causal, 0.3, variant="tiled")
     threads = numba.get_num_threads()
     scores_bytes = bh * t * t * 4  # what a materialised P would take
     # Tile scratch per thread, forward: k_t (D x BK), a score row, acc (BQ x Dv), m, l.
     fwd_scratch = threads * (d * A.BLOCK_K + A.BLOCK_K + A.BLOCK_Q * d + 2 * A.BLOCK_Q) * 4
-    fwd_peak = _traced_peak(lambda: A.attention_fwd(q, k, v, causal, 0.3))
+    fwd_peak = _traced_peak(lambda: A.attention_fwd(q, k, v, causal, 0.3, variant="tiled"))
     assert fwd_peak <= out.nbytes + lse.nbytes + fwd_scratch + 65536, fwd_peak
     assert fwd_peak < scores_bytes / 20
     # Backward: dq, dk, dv, and per thread k_t, v_t, two score rows per group row, delta (T).
     bwd_scratch = threads * (2 * d * A.BLOCK_K + 2 * 4 * A.BLOCK_K + t) * 4
-    bwd_peak = _traced_peak(lambda: A.attention_bwd(dout, q, k, v, out, lse, causal, 0.3))
+    bwd_peak = _traced_peak(lambda: A.attention_bwd(dout, q, k, v, out, lse, causal, 0.3,
+                                                    variant="tiled"))
     assert bwd_peak <= 3 * q.nbytes + bwd_scratch + 65536, bwd_peak
     assert bwd_peak < scores_bytes / 10
     # Inside the compiled kernels: a fixed handful of runtime allocations (Numba's parallel
     # scheduling), the same at T = 64 as at T = 1024: nothing per tile or per row.
     small = [draw(rng, (bh, 64, d), np.float32) for _ in range(3)]
-    counts = {n: _nrt_allocations(lambda: A.attention_fwd(*arrays, causal, 0.3))
+    counts = {n: _nrt_allocations(lambda: A.attention_fwd(*arrays, causal, 0.3, variant="tiled"))
               for n, arrays in (("small", small), ("large", (q, k, v)))}
     assert counts["small"] == counts["large"] <= 32, counts
 

@@ -16,6 +16,10 @@ dtype; any other dtype (float16) is handed to the reference.
 
 Variants (llm.c's dev/cuda habit; ``variant=`` forces one, "auto" picks):
 
+0. blas  (kernels/cpu/attention_blas.py): at short sequences, up to ``BLAS_MAX_SCORES`` scores
+   per head, the scores and the products with P through BLAS and everything between them in one
+   fused Numba pass. It makes (BH, T_q, T_k) arrays, small at those T; the two below never do.
+
 1. rows  (``_fwd_rows``, ``_bwd_rows``): one query row at a time against all its keys. The row of
    T_k scores is held in per-thread scratch, softmaxed in two passes (max, then exp and sum) and
    multiplied into v; the backward runs the same rows in parallel over batch*head. The algorithm
@@ -34,11 +38,11 @@ Variants (llm.c's dev/cuda habit; ``variant=`` forces one, "auto" picks):
    vectorises (libm's exp is a scalar call per element). Several times faster than variant 1
    on one core.
 
-Memory (checked by a test): the forward allocates out and lse and nothing of size T_q x T_k; the
-backward allocates dq, dk, dv and, per thread, a few tiles and one vector of T_q entries (D_i).
-All scratch is allocated here, in Python, before the kernel runs (the kernels allocate nothing),
-with one slice per Numba thread (``numba.get_thread_id()``): a thread owns its slice for a whole
-prange iteration. So memory is O(T) per query row, never O(T^2).
+Memory of the flash variants (checked by a test): the forward allocates out and lse and nothing
+of size T_q x T_k; the backward allocates dq, dk, dv and, per thread, a few tiles and one vector
+of T_q entries (D_i). All scratch is allocated here, in Python, before the kernel runs (the
+kernels allocate nothing), with one slice per Numba thread (``numba.get_thread_id()``): a thread
+owns its slice for a whole prange iteration. So memory is O(T) per query row, never O(T^2).
 
 Compilation: every kernel is ``@njit(parallel=True, fastmath=False, cache=True)`` and compiled
 lazily, on its first call, once per dtype: the wrappers always pass C-contiguous, writeable 3-D
@@ -69,6 +73,7 @@ from numba import njit, prange
 from .. import reference
 from tinygrad_pt import threads  # absolute: kernels/ installs as tinygrad_pt.kernels
 
+from . import attention_blas
 from ._common import run_on_threads, vexp  # vexp: an exp that LLVM vectorises (libm's does not)
 
 __all__ = ["attention_fwd", "attention_bwd"]
@@ -79,7 +84,12 @@ BLOCK_K = 64  # keys per tile: one transposed key tile (D x BLOCK_K) and a score
 # is the faster up to D = 4096 at least; the bound keeps its per-thread scratch, about
 # (2 BLOCK_K + BLOCK_Q) x D elements, under ~12 MB, where the rows variant needs O(T_k).
 TILED_MAX_D = 16384
-VARIANTS = ("auto", "tiled", "rows")
+# "auto" runs the blas variant (kernels/cpu/attention_blas.py) up to this many scores per head,
+# T_q x T_k: where benchmarks/attention_cpu.py measured it faster than the tiled kernel
+# (benchmarks/results/attention_cpu.md, with the machine), at T <= 128; from T = 256 the tiled
+# kernel's causal skip wins, and its memory stays O(T).
+BLAS_MAX_SCORES = 128 * 128
+VARIANTS = ("auto", "blas", "tiled", "rows")
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -380,12 +390,14 @@ def _bwd_tiled(dout, q, k, v, out, lse, causal, scale, block_k, dq, dk, dv,
 # The reference's interface
 
 
-def _variant(variant, d, dv):
-    """The variant that runs: `variant` itself, or for "auto" tiled unless a head dim passes
-    TILED_MAX_D."""
+def _variant(variant, tq, tk, d, dv):
+    """The variant that runs: `variant` itself, or for "auto" blas up to BLAS_MAX_SCORES scores
+    per head, else tiled unless a head dim passes TILED_MAX_D."""
     if variant not in VARIANTS:
         raise ValueError(f"attention: unknown variant {variant!r}; expected one of {VARIANTS}")
     if variant == "auto":
+        if tq * tk <= BLAS_MAX_SCORES:
+            return "blas"
         return "rows" if max(d, dv) > TILED_MAX_D else "tiled"
     return variant
 
@@ -400,10 +412,10 @@ def _shapes_agree(q, k, v):
 def attention_fwd(q, k, v, causal, scale, *, variant="auto"):
     """out = softmax(scale * q k^T, causal mask) @ v -> (out (..., T_q, Dv), lse (..., T_q)).
 
-    lse is the per-row log-sum-exp of the scaled, masked scores; no T_q x T_k array is made.
-    Inputs the kernels do not take (another dtype, no keys, shapes that do not agree) go to the
-    reference, which computes or raises as it does; a kernel must never index past an array.
-    variant: "auto", "tiled" or "rows" (see the module docstring).
+    lse is the per-row log-sum-exp of the scaled, masked scores. Only the blas variant (short
+    sequences) makes T_q x T_k arrays. Inputs the kernels do not take (another dtype, no keys,
+    shapes that do not agree) go to the reference, which computes or raises as it does; a kernel
+    must never index past an array. variant: one of VARIANTS (see the module docstring).
     """
     dtype = _dtype_of(q, k, v)
     if dtype is None or not _shapes_agree(q, k, v) or k.shape[-2] == 0:
@@ -411,11 +423,15 @@ def attention_fwd(q, k, v, causal, scale, *, variant="auto"):
     lead, (tq, d), (tk, dv) = q.shape[:-2], q.shape[-2:], v.shape[-2:]
     q3, k3, v3 = _fold(q, dtype, tq, d), _fold(k, dtype, tk, d), _fold(v, dtype, tk, dv)
     bh = q3.shape[0]
+    scale = dtype.type(scale)  # a scalar of the data's dtype: float32 math stays float32
+    chosen = _variant(variant, tq, tk, d, dv)
+    if chosen == "blas":
+        out, lse = attention_blas.attention_fwd(q3, k3, v3, causal, scale)
+        return out.reshape(lead + (tq, dv)), lse.reshape(lead + (tq,))
     out = np.empty((bh, tq, dv), dtype)
     lse = np.empty((bh, tq), dtype)
     n = threads.kernel_threads(bh * tq * tk)  # the scores it computes: the policy's work measure
-    scale = dtype.type(scale)  # a scalar of the data's dtype: float32 math stays float32
-    if _variant(variant, d, dv) == "rows":
+    if chosen == "rows":
         run_on_threads(n, _fwd_rows, q3, k3, v3, bool(causal), scale, out, lse,
                        np.empty((n, tk), dtype))
     else:
@@ -438,10 +454,14 @@ def attention_bwd(dout, q, k, v, out, lse, causal, scale, *, variant="auto"):
     (tq, d), (tk, dv) = q.shape[-2:], v.shape[-2:]
     q3, k3, v3 = _fold(q, dtype, tq, d), _fold(k, dtype, tk, d), _fold(v, dtype, tk, dv)
     dout3, out3, lse3 = _fold(dout, dtype, tq, dv), _fold(out, dtype, tq, dv), _fold(lse, dtype, tq)
+    scale = dtype.type(scale)
+    chosen = _variant(variant, tq, tk, d, dv)
+    if chosen == "blas":
+        dq, dk, dvv = attention_blas.attention_bwd(dout3, q3, k3, v3, out3, lse3, causal, scale)
+        return dq.reshape(q.shape), dk.reshape(k.shape), dvv.reshape(v.shape)
     dq, dk, dvv = np.zeros_like(q3), np.zeros_like(k3), np.zeros_like(v3)
     n = threads.kernel_threads(q3.shape[0] * tq * tk)
-    scale = dtype.type(scale)
-    if _variant(variant, d, dv) == "rows":
+    if chosen == "rows":
         run_on_threads(n, _bwd_rows, dout3, q3, k3, v3, out3, lse3, bool(causal), scale, dq, dk,
                        dvv, np.empty((n, tk), dtype), np.empty((n, tk), dtype))
     else:

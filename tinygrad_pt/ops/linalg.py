@@ -32,7 +32,11 @@ def _blas_threads_for(a, b) -> None:
     """Give NumPy's BLAS the threads this product's size earns (tinygrad_pt/threads.py); a GPU
     product is cuBLAS's business. The backward's two products have the forward's size."""
     if type(a) is np.ndarray:
-        prepare_blas(a.size * (b.shape[-1] if b.ndim > 1 else 1))
+        m = b.shape[-1] if b.ndim > 1 else 1
+        # A batched product is one BLAS call per matrix, and BLAS parallelises each call: the
+        # size that counts is one matrix's. (..., n, k) @ (k, m) folds into one call.
+        rows = a.size if b.ndim <= 2 else (a.shape[-2] if a.ndim > 1 else 1) * a.shape[-1]
+        prepare_blas(rows * m)
 
 
 def _as_batches(a, b):
