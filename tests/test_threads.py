@@ -47,7 +47,9 @@ def test_more_threads_than_numba_started_with_is_an_error(restore_threads):
 
 def test_set_num_threads_reaches_blas_per_product(restore_threads):
     pytest.importorskip("threadpoolctl")
-    big = tg.ones(256, 256)  # 2^24 multiply-adds: above the policy's threshold
+    # A product just above the policy's threshold (n x n x n multiply-adds)
+    n = round(threads.BLAS_PARALLEL_MIN_FLOP ** (1 / 3)) + 1
+    big = tg.ones(n, n)
     tg.set_num_threads(1)
     _ = big @ big
     assert _numpy_blas_threads() == {1}

@@ -10,10 +10,11 @@ benchmarks/results/thread_policy_cpu.md).
 
 The policy, applied per call, so that a user never needs an environment variable:
 
-1. An op runs parallel only when its work pays for waking the threads: a matrix product from
-   ``BLAS_PARALLEL_MIN_FLOP`` multiply-adds, a Numba kernel from ``KERNEL_PARALLEL_MIN_ELEMENTS``
-   elements. Below that, the calling thread does it alone and no pool wakes. The training steps
-   of the small models are made of such ops; a big GPT's products and attention are not.
+1. An op runs parallel only when it takes long enough on one core (a few milliseconds) that
+   waking the threads, and waiting for one the scheduler put aside, cannot cost more than the
+   threads save: a matrix product from ``BLAS_PARALLEL_MIN_FLOP`` multiply-adds, a Numba kernel
+   from ``KERNEL_PARALLEL_MIN_ELEMENTS`` elements. Below that the calling thread does it alone
+   and no pool wakes. The small models' steps are made of such ops; a big GPT's are not.
 2. The count is one number for both pools: ``set_num_threads(n)`` is the most threads any op
    uses (as ``torch.set_num_threads``), by default every core this process may run on.
 3. Numba's OpenMP threads sleep as soon as a loop ends (libgomp's passive wait policy), so that
@@ -33,12 +34,19 @@ import os
 
 __all__ = ["set_num_threads", "get_num_threads"]
 
-# A product of fewer multiply-adds (n * k * m) runs on one BLAS thread. 2^22 is a 128 x 256 x 128
-# product, about 0.2 ms on one core: below it a second thread saves less than waking it costs on
-# a busy machine (thread_policy_cpu.md, "ops").
-BLAS_PARALLEL_MIN_FLOP = 1 << 22
-# A Numba kernel touching fewer elements runs on the calling thread (2^18 floats: 1 MiB).
-KERNEL_PARALLEL_MIN_ELEMENTS = 1 << 18
+# The thresholds say: go wide only for a call that takes a few milliseconds on one core. The fixed
+# cost of a parallel call on an idle machine is microseconds, but on a busy one (a second job,
+# `pytest -n 2`, a browser) a thread that is descheduled holds the whole call up for a scheduler
+# tick, 1 to 4 ms, and both pools' threads then queue for the same cores: measured on 2 cores, a
+# GAN step whose products went wide took 1040 ms against 52 ms on one thread, and the GPT step
+# 2.0 s against 0.54 s (benchmarks/results/thread_policy_cpu.md). A call of several milliseconds
+# loses at most a tick and gains up to the thread count.
+#
+# 2^27 multiply-adds (e.g. 2048 x 256 x 256): 3 to 5 ms of single-core sgemm. The bench's models
+# stay below it; a GPT of width 512 (2048 x 512 x 2048 in its MLP) is well above.
+BLAS_PARALLEL_MIN_FLOP = 1 << 27
+# 2^22 elements (16 MiB of float32) through a memory-bound kernel: a few milliseconds on one core.
+KERNEL_PARALLEL_MIN_ELEMENTS = 1 << 22
 
 _requested: int | None = None  # set_num_threads' value; None: every usable core
 _blas_state = {"controllers": None, "threads": None}  # threadpoolctl's handles, the count set
