@@ -14,7 +14,8 @@ import pytest
 
 from tinygrad_pt.bench import timing
 from tinygrad_pt.bench.steps import STEP_CASES, build_recipe, step_cases
-from tinygrad_pt.bench.suite import OVERHEAD_META, gpt_overhead, run_bench
+from tinygrad_pt.bench.suite import gpt_overhead, run_bench
+from tinygrad_pt.bench.tables import OVERHEAD_META
 from tinygrad_pt.cli import main
 
 
