@@ -39,12 +39,14 @@ __all__ = ["set_num_threads", "get_num_threads"]
 # `pytest -n 2`, a browser) a thread that is descheduled holds the whole call up for a scheduler
 # tick, 1 to 4 ms, and both pools' threads then queue for the same cores: measured on 2 cores, a
 # GAN step whose products went wide took 1040 ms against 52 ms on one thread, and the GPT step
-# 2.0 s against 0.54 s (benchmarks/results/thread_policy_cpu.md). A call of several milliseconds
-# loses at most a tick and gains up to the thread count.
+# 2.0 s against 0.54 s (a `tinygrad-pt bench` run at load 4; benchmarks/results/thread_policy_cpu.md
+# has the settings side by side). A call of several milliseconds loses at most a tick and gains up
+# to the thread count.
 #
-# 2^27 multiply-adds (e.g. 2048 x 256 x 256): 3 to 5 ms of single-core sgemm. The bench's models
-# stay below it; a GPT of width 512 (2048 x 512 x 2048 in its MLP) is well above.
-BLAS_PARALLEL_MIN_FLOP = 1 << 27
+# 2^28 multiply-adds (e.g. 2048 x 256 x 512): about 5 ms of single-core sgemm. The bench's
+# models stay below it (the small GPT's largest product, 2048 x 128 x 512, is 2^27: wide, it lost
+# on the busy machine); a GPT of width 512 (2048 x 512 x 2048 in its MLP) is 2^31.
+BLAS_PARALLEL_MIN_FLOP = 1 << 28
 # 2^22 elements (16 MiB of float32) through a memory-bound kernel: a few milliseconds on one core.
 KERNEL_PARALLEL_MIN_ELEMENTS = 1 << 22
 
