@@ -37,7 +37,7 @@ def run(spec: dict) -> dict:
     else:
         for name in spec["names"]:
             # the recipe (tinygrad_pt, on the CPU) only supplies the weights and the batches
-            recipe = build_recipe(name, "cpu")
+            recipe = build_recipe(name, "cpu", spec.get("configs", {}).get(name))
             batches = [recipe.draw_batch() for _ in range(4)]
             calls = {name: cycling(torch_step(recipe, device), batches)}
             results.update(time_calls(calls, warmup=spec["warmup"], repeat=spec["repeat"],
