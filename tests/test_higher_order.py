@@ -184,7 +184,7 @@ def test_inplace_write_after_forward_is_refused_under_create_graph():
 
 def test_anomaly_mode_checks_create_graph_backwards():
     x = leaf([0.0, 1.0])
-    with tg.detect_anomaly():
+    with tg.detect_anomaly(), np.errstate(divide="ignore"):
         y = x.sqrt().sum()
         # the rule's own ops are checked too: Sqrt's rule divides by 2 sqrt(0)
         with pytest.raises(tg.AnomalyError, match="anomaly: (forward of Div|backward of Sqrt)"):
@@ -343,3 +343,157 @@ def test_float32_and_casts_keep_their_dtypes_under_create_graph():
     (gg,) = tg.autograd.grad(g.sum(), x)
     assert gg.dtype == np.float32 and gg.numpy() == pytest.approx([2.0, 2.0])
     assert math.isclose(float(g.numpy()[1]), 4.0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Shape and indexing ops
+
+
+@SETTINGS
+@given(data=st.data())
+def test_shape_ops_twice_differentiable(data):
+    shape = data.draw(st.sampled_from([(2, 3), (1, 3, 2), (3, 1, 2, 2)]))
+    x = data.draw(arrays(shape, min_value=-2, max_value=2))
+    perm = tuple(data.draw(st.permutations(range(len(shape)))))
+    target = data.draw(st.sampled_from([(2,), (3, 1)])) + shape
+    assert gradgradcheck(lambda t: t.transpose(perm) * t.transpose(perm), x)
+    assert gradgradcheck(lambda t: t.reshape(-1) * t.reshape(-1)[::-1], x)
+    assert gradgradcheck(lambda t: t.broadcast_to(target) ** 2, x)
+    assert gradgradcheck(lambda t: tg.concatenate([t * t, t.exp()], axis=-1), x)
+    assert gradgradcheck(lambda t: tg.stack([t * t, t], axis=1).sum(axis=0), x)
+    assert gradgradcheck(lambda t: t.squeeze().expand_dims(0) * t.flatten().sum(), x)
+    assert gradgradcheck(lambda t: [p * p for p in t.split(1, axis=0)][0], x)
+
+
+def test_indexing_ops_twice_differentiable():
+    r = np.random.default_rng(0)
+    x = r.standard_normal((3, 4))
+    mask = np.array([True, False, True, False])  # broadcast over rows
+    assert gradgradcheck(lambda t: t[1:, ::2] * t[:2, 1::2], x)
+    assert gradgradcheck(lambda t: t[[0, 0, 2], [1, 1, 3]] ** 3, x)  # a repeated position
+    assert gradgradcheck(lambda t: t[t.numpy() > 0] ** 2, x)
+    assert gradgradcheck(lambda t: t.masked_fill(mask, 0.5) * t, x)
+    assert gradgradcheck(lambda t: tg.tril(t) * tg.triu(t, -1), x)
+    w = r.standard_normal((5, 3))
+    assert gradgradcheck(lambda w: tg.nn.functional.embedding(np.array([[0, 4, 4], [2, 0, 1]]), w)
+                         ** 2, w)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Activations, softmax, layer norm, losses, attention, dropout
+
+
+F = tg.nn.functional
+
+ACTIVATIONS = {
+    "relu": lambda x: F.relu(x) * x,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.2) * x,
+    "leaky_relu_steep": lambda x: F.leaky_relu(x, -1.5) * x,
+    "gelu": lambda x: F.gelu(x),
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "softplus": lambda x: F.softplus(x),
+    "softplus_threshold": lambda x: F.softplus(x, beta=4.0, threshold=2.0) * x,
+    "sigmoid": lambda x: F.sigmoid(x),
+    "tanh": lambda x: F.tanh(x),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@SETTINGS
+@given(x=arrays(st.sampled_from([(), (4,), (2, 3)]), min_value=-4, max_value=4,
+                min_magnitude=0.05))
+def test_activations_twice_differentiable(name, x):
+    if name == "softplus_threshold":
+        x = np.where(np.abs(x * 4.0 - 2.0) < 0.05, x + 0.1, x)  # not at the threshold
+    assert gradgradcheck(ACTIVATIONS[name], x, atol=1e-4)
+
+
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax], ids=["softmax", "log_softmax"])
+@SETTINGS
+@given(data=st.data())
+def test_softmax_twice_differentiable_along_any_axis(fn, data):
+    x = data.draw(arrays(st.sampled_from([(), (4,), (2, 3), (2, 1, 3)]), min_value=-5,
+                         max_value=5))
+    axis = data.draw(st.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1))
+    assert gradgradcheck(lambda t: fn(t, axis=axis), x, atol=1e-4)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_layer_norm_twice_differentiable(data):
+    lead = data.draw(st.sampled_from([(), (3,), (2, 2)]))
+    normalized = data.draw(st.sampled_from([(4,), (2, 3)]))
+    x = data.draw(arrays(lead + normalized, min_value=-3, max_value=3))
+    w, b = data.draw(arrays(normalized)), data.draw(arrays(normalized))
+    assert gradgradcheck(lambda x, w, b: F.layer_norm(x, normalized, w, b), (x, w, b), atol=1e-4)
+    assert gradgradcheck(lambda x: F.layer_norm(x, normalized), x, atol=1e-4)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_losses_twice_differentiable(data):
+    shape = data.draw(st.sampled_from([(3,), (2, 3), (2, 1, 3)]))
+    reduction = data.draw(st.sampled_from(["mean", "sum", "none"]))
+    x = data.draw(arrays(shape, min_value=-3, max_value=3))
+    y = data.draw(arrays(shape, min_value=0.05, max_value=0.95))
+    weight = data.draw(arrays(shape[-1:], min_value=0.5, max_value=2))
+    assert gradgradcheck(lambda x, y: F.mse_loss(x, y, reduction=reduction), (x, y))
+    assert gradgradcheck(lambda x, y: F.binary_cross_entropy(F.sigmoid(x), y, weight=weight,
+                                                             reduction=reduction), (x, y),
+                         atol=1e-4)
+    assert gradgradcheck(lambda x, y, pw: F.binary_cross_entropy_with_logits(
+        x, y, reduction=reduction, pos_weight=pw), (x, y, weight), atol=1e-4)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_cross_entropy_and_nll_twice_differentiable(data):
+    n, c = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 4))
+    x = data.draw(arrays((n, c), min_value=-4, max_value=4))
+    target = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    if n > 1 and data.draw(st.booleans()):
+        target[0] = -100  # ignored
+    reduction = data.draw(st.sampled_from(["mean", "sum", "none"]))
+    smoothing = data.draw(st.sampled_from([0.0, 0.2]))
+    weight = data.draw(st.none() | arrays((c,), min_value=0.5, max_value=2))
+    assert gradgradcheck(lambda x: F.cross_entropy(x, target, weight=weight, reduction=reduction,
+                                                   label_smoothing=smoothing), x, atol=1e-4)
+    assert gradgradcheck(lambda x: F.nll_loss(F.log_softmax(x), target, weight=weight,
+                                              reduction=reduction), x, atol=1e-4)
+
+
+def test_cross_entropy_with_class_axis_and_leading_axes():
+    r = np.random.default_rng(2)
+    x, target = r.standard_normal((2, 3, 4)), np.array([[0, 3, 1], [2, 2, 0]])
+    assert gradgradcheck(lambda x: F.cross_entropy(x, target), x)
+
+
+@pytest.mark.parametrize("kind", ["fused", "causal", "bool_mask", "float_mask", "broadcast"])
+def test_attention_twice_differentiable(kind):
+    r = np.random.default_rng(3)
+    q, k, v = r.standard_normal((2, 3, 4)), r.standard_normal((2, 5, 4)), r.standard_normal((2, 5, 2))
+    kwargs = {"causal": {"is_causal": True},
+              "bool_mask": {"attn_mask": r.standard_normal((3, 5)) > -0.5},
+              "float_mask": {"attn_mask": r.standard_normal((3, 5))}}.get(kind, {})
+    if kind == "broadcast":
+        k, v = k[:1], v[:1]  # (1, 5, 4): the composed path
+    assert gradgradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, **kwargs),
+                         (q, k, v), atol=1e-4)
+
+
+def test_dropout_twice_differentiable_for_a_fixed_mask():
+    x = np.random.default_rng(4).standard_normal((3, 4))
+
+    def dropped(t):
+        tg.manual_seed(0)  # the same mask at every call
+        return F.dropout(t, 0.4) * t
+
+    assert gradgradcheck(dropped, x)
+    assert gradgradcheck(lambda t: F.dropout(t, 1.0) + t * t, x)
+
+
+def test_nt_xent_and_normalize_twice_differentiable():
+    r = np.random.default_rng(5)
+    z1, z2 = r.standard_normal((3, 4)), r.standard_normal((3, 4))
+    assert gradgradcheck(lambda a, b: F.nt_xent(a, b, temperature=0.3), (z1, z2), atol=1e-4)
+    assert gradgradcheck(lambda a: F.normalize(a, axis=-1), z1)

@@ -314,8 +314,9 @@ class Tensor:
         Tensor is kept as it is, graph and all, as PyTorch does with grad_outputs)."""
         if gradient is None:
             if self.data.size != 1:
+                keyword = "gradient=" if op == "backward" else "grad_outputs="
                 raise RuntimeError(f"{op}: gradient can be implied only for a tensor with one "
-                                   f"element, got shape {self.shape}; pass a gradient of that "
+                                   f"element, got shape {self.shape}; pass {keyword} of that "
                                    "shape")
             g = array_module(self.data).ones_like(self.data)
             return Tensor._make(g) if create_graph else g

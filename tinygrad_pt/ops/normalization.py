@@ -48,7 +48,7 @@ class LayerNorm(Function):
         self.w = params[0].reshape(c) if has_weight else None
         b = params[-1].reshape(c) if has_bias else None
         self.param_shapes = [p.shape for p in params]
-        self.has_weight, self.has_bias = has_weight, has_bias
+        self.has_weight, self.has_bias, self.eps = has_weight, has_bias, eps
         y, self.mean, self.rstd = self.k.layer_norm_fwd(self.x, self.w, b, eps)
         return y.reshape(self.x_shape)
 
@@ -60,6 +60,25 @@ class LayerNorm(Function):
             grads.append(dw.reshape(self.param_shapes[0]))
         if self.has_bias:
             grads.append(db.reshape(self.param_shapes[-1]))
+        return tuple(grads)
+
+    def graph_backward(self, grad, output):
+        """layer_norm_bwd (kernels/reference.py) with Tensor ops: mean and rstd are recomputed
+        from the x Tensor (the saved ones would be constants), so the rule differentiates again."""
+        x = self.inputs[0].reshape(self.x.shape)  # (..., C)
+        dy = grad.reshape(self.x.shape)
+        centered = x - x.mean(axis=-1, keepdims=True)
+        rstd = 1.0 / ((centered * centered).mean(axis=-1, keepdims=True) + self.eps).sqrt()
+        xhat = centered * rstd
+        g = dy * self.inputs[1].reshape(-1) if self.has_weight else dy
+        dx = (g - g.mean(axis=-1, keepdims=True)
+              - xhat * (g * xhat).mean(axis=-1, keepdims=True)) * rstd
+        rows = tuple(range(dy.ndim - 1))  # every axis but the normalised one
+        grads = [dx.reshape(self.x_shape)]
+        if self.has_weight:
+            grads.append((dy * xhat).sum(axis=rows).reshape(self.param_shapes[0]))
+        if self.has_bias:
+            grads.append(dy.sum(axis=rows).reshape(self.param_shapes[-1]))
         return tuple(grads)
 
 
@@ -116,6 +135,9 @@ class Dropout(Function):
     def backward(self, grad):
         return self.k.dropout_bwd(grad, self.mask, self.p)
 
+    def graph_backward(self, grad, output):
+        return grad * self.mask * (0.0 if self.p >= 1.0 else 1.0 / (1.0 - self.p))  # p = 1: zeros
+
 
 def _check_p(op: str, name: str, p):
     if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
@@ -161,6 +183,27 @@ class Attention(Function):
                                              self.causal, self.scale)
         need = self.needs_input_grad
         return dq if need[0] else None, dk if need[1] else None, dv if need[2] else None
+
+    def graph_backward(self, grad, output):
+        """attention_bwd (kernels/reference.py) with Tensor ops; the probabilities are a softmax
+        of the scores recomputed from q and k, so every line differentiates again."""
+        from .activation import softmax  # noqa: PLC0415 (a sibling module)
+
+        q, k, v = self.inputs
+        s = (q @ k.swapaxes(-1, -2)) * self.scale  # (..., Tq, Tk)
+        if self.causal:  # key j visible to query i when j <= i (top-left aligned, as the kernels)
+            t_q, t_k = q.shape[-2], k.shape[-2]
+            xp = array_module(q.data)
+            visible = xp.arange(t_k)[None, :] <= xp.arange(t_q)[:, None]
+            s = where(Tensor._make(visible), s, -math.inf)
+        p = softmax(s, axis=-1)
+        dp = grad @ v.swapaxes(-1, -2)
+        ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+        need = self.needs_input_grad
+        dq = (ds @ k) * self.scale if need[0] else None
+        dk = (ds.swapaxes(-1, -2) @ q) * self.scale if need[1] else None
+        dv = p.swapaxes(-1, -2) @ grad if need[2] else None
+        return dq, dk, dv
 
 
 def _mask_array(mask, like: Tensor):
