@@ -219,6 +219,7 @@ CASES = ["tanh''", "softplus", "softmax", "log_softmax", "layer_norm", "cross_en
          "matmul_chain", "attention", "gelu", "bce_with_logits"]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("name", CASES)
 def test_second_derivatives_match_pytorch(name):
     ours, theirs, arrays = torch_cases()[name]
@@ -235,6 +236,7 @@ def test_second_derivatives_match_pytorch(name):
         np.testing.assert_allclose(g, w, rtol=1e-7, atol=1e-9, err_msg=f"{name}: input {i}")
 
 
+@pytest.mark.torch
 def test_functional_matches_pytorch():
     torch = torch_or_skip()
     TF = torch.autograd.functional

@@ -11,7 +11,7 @@ from tinygrad_pt.autograd import Function
 from tinygrad_pt.testing import GradcheckError, gradgradcheck
 from tinygrad_pt.testing.strategies import arrays, axes, broadcastable_shapes, matmul_shapes
 
-SETTINGS = settings(max_examples=15, deadline=None)
+SETTINGS = settings(deadline=None)  # example counts come from the profile (conftest.py)
 
 
 def leaf(a):
@@ -235,6 +235,26 @@ def test_gradgradcheck_passes_correct_ops_and_names_a_wrong_double_backward():
     assert "analytic" in msg and "numeric" in msg
 
 
+class DetachedUpstream(Function):
+    """y = 2x whose graph rule detaches the upstream gradient: right values, right d/dx (zero),
+    but no derivative with respect to the upstream gradient u."""
+    saved_inputs = ()
+
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, grad):
+        return grad * 2
+
+
+DetachedUpstream.graph_backward = lambda self, grad, output: grad.detach() * 2.0
+
+
+def test_gradgradcheck_checks_the_derivative_in_the_upstream_gradient_too():
+    with pytest.raises(GradcheckError, match=r"grad_output \(the upstream gradient u\)"):
+        gradgradcheck(lambda t: DetachedUpstream.apply(t), np.array([0.5, 1.0]))
+
+
 def test_gradgradcheck_random_directions_for_large_inputs():
     r = np.random.default_rng(1)
     a, b = r.standard_normal((20, 30)), r.standard_normal((30, 20))
@@ -363,6 +383,17 @@ def test_shape_ops_twice_differentiable(data):
     assert gradgradcheck(lambda t: tg.stack([t * t, t], axis=1).sum(axis=0), x)
     assert gradgradcheck(lambda t: t.squeeze().expand_dims(0) * t.flatten().sum(), x)
     assert gradgradcheck(lambda t: [p * p for p in t.split(1, axis=0)][0], x)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_getitem_twice_differentiable(data):
+    shape = data.draw(st.sampled_from([(4,), (3, 4), (2, 3, 2)]))
+    x = data.draw(arrays(shape, min_value=-2, max_value=2))
+    rows = data.draw(st.lists(st.integers(-shape[0], shape[0] - 1), min_size=1, max_size=4))
+    step = data.draw(st.sampled_from([1, -1, 2]))
+    assert gradgradcheck(lambda t: t[rows] * t[rows], x)
+    assert gradgradcheck(lambda t: t[::step, ...] ** 3, x)
 
 
 def test_indexing_ops_twice_differentiable():
