@@ -396,10 +396,10 @@ def _sweep(roots, root_grads, retain_graph, create_graph, inputs, accumulate):
         prev = grads.get(id(root))
         grads[id(root)] = g if prev is None else prev + g
     order = topological_order(*roots)
-    wanted = through = captured = None
+    wanted = through = leads = captured = None
     if inputs is not None:
         wanted = {id(t) for t in inputs}
-        through = _functions_toward(order, wanted)
+        through, leads = _functions_toward(order, wanted)
         captured = {}
     while order:
         t = order.pop()  # outputs before inputs; popping drops our reference as we go
@@ -427,16 +427,25 @@ def _sweep(roots, root_grads, retain_graph, create_graph, inputs, accumulate):
                 f"backward through {getattr(fn, 'released_name', fn.name)} a second time: its saved "
                 "arrays were freed by the first backward; pass retain_graph=True to the first call")
         _check_versions(fn, t, create_graph)
-        _propagate(fn, g, grads, t, create_graph)
+        if leads is None:
+            _propagate(fn, g, grads, t, create_graph)
+        else:  # only the gradients that lead to a wanted tensor (a parameter's is not computed)
+            need = fn.needs_input_grad
+            fn.needs_input_grad = tuple(n and id(p) in leads for n, p in zip(need, fn.inputs))
+            try:
+                _propagate(fn, g, grads, t, create_graph)
+            finally:
+                fn.needs_input_grad = need
         if not retain_graph:
             fn.release()
     return captured
 
 
 def _functions_toward(order, wanted):
-    """Ids of the tensors in `order` whose function must run for gradients to reach `wanted`:
-    those with an input on a path to a wanted tensor (a released function counts, so that using
-    it again is the clear error below rather than a silently missing gradient)."""
+    """(through, leads): the ids of the tensors in `order` whose function must run for gradients
+    to reach `wanted` (those with an input on a path to a wanted tensor; a released function
+    counts, so that using it again is the clear error below rather than a silently missing
+    gradient), and the ids of the tensors that are wanted or on such a path."""
     leads, through = set(), set()  # leads: the tensor is wanted or lies on a path to one
     for t in order:  # inputs before outputs
         fn = t._ctx
@@ -445,7 +454,7 @@ def _functions_toward(order, wanted):
             through.add(id(t))
         if id(t) in wanted or id(t) in through:
             leads.add(id(t))
-    return through
+    return through, leads
 
 
 def _hook_result(new, g, create_graph=False):
