@@ -198,6 +198,30 @@ def test_backward_inputs_accumulates_only_there():
     np.testing.assert_allclose(w.grad.numpy(), x.numpy())
 
 
+def test_grad_computes_only_the_gradients_that_lead_to_its_inputs():
+    seen = []
+
+    class Scale(Function):
+        saved_inputs = ("a", "b")
+
+        def forward(self, a, b):
+            self.a, self.b = a, b
+            return a * b
+
+        def backward(self, grad):
+            seen.append(self.needs_input_grad)
+            return (grad * self.b if self.needs_input_grad[0] else None,
+                    grad * self.a if self.needs_input_grad[1] else None)
+
+    x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    y = Scale.apply(x, w).sum()
+    (gx,) = tg.autograd.grad(y, x, create_graph=True)  # w's gradient is not asked for
+    assert seen == [(True, False)]
+    y.backward()  # afterwards, every input's gradient again
+    assert seen[-1] == (True, True) and w.grad is not None
+    np.testing.assert_allclose(gx.numpy(), w.numpy())
+
+
 def test_autograd_namespace():
     assert callable(tg.autograd.grad)
     assert callable(tg.autograd.functional.hvp)
