@@ -465,7 +465,7 @@ def test_run_probe_errors(tmp_path):
     class Fake:
         name = "gpt"
 
-    with pytest.raises(ValueError, match="supported recipes: ae, dae, vae, gan, simclr, moco"):
+    with pytest.raises(ValueError, match="supported recipes: ae, dae, vae, gan, wgan_gp, simclr, moco"):
         encoder_of(Fake())
 
 

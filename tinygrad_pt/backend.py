@@ -66,12 +66,30 @@ def is_cupy_array(x) -> bool:
     return type(x).__module__.startswith("cupy")
 
 
+# Array types from the floors above that have a namespace of their own: ops/__init__.py registers
+# Tensor with a namespace of Tensor ops, so that a backward rule handed Tensors (create_graph)
+# takes its `xp` from them as it takes numpy or cupy from arrays. This floor never sees Tensor.
+_namespaces: dict = {}
+
+
+def register_array_namespace(array_type, namespace) -> None:
+    """Make ``array_module(x)`` return `namespace` for an `x` of `array_type`."""
+    _namespaces[array_type] = namespace
+
+
 def array_module(*arrays):
-    """numpy, or cupy if any of `arrays` lives on the GPU (Chainer's get_array_module)."""
+    """numpy, or cupy if any of `arrays` lives on the GPU (Chainer's get_array_module); for a
+    registered array type (a Tensor), its namespace."""
+    xp = np
     for a in arrays:
+        if type(a) is np.ndarray:
+            continue  # the common case first
+        namespace = _namespaces.get(type(a))
+        if namespace is not None:
+            return namespace  # a Tensor among arrays: the rule is building a graph
         if is_cupy_array(a):
-            return _cupy
-    return np
+            xp = _cupy
+    return xp
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -196,6 +196,10 @@ class Tensor:
         return self.data.get() if is_cupy_array(self.data) else self.data.copy()
 
     def __array__(self, dtype=None, copy=None):
+        if autograd._graph_rule_depth:
+            raise TypeError("a backward rule run with create_graph turned a Tensor into a NumPy "
+                            "array, which would make its gradient a constant; the rule must use "
+                            "Tensor ops (see Function.graph_backward)")
         if is_cupy_array(self.data):
             raise TypeError("a cuda tensor cannot become a NumPy array implicitly; call .numpy()")
         if dtype is not None and self.data.dtype != dtype:
@@ -273,39 +277,70 @@ class Tensor:
     # ------------------------------------------------------------------------------------------------
     # Gradients
 
-    def backward(self, gradient=None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False,
+                 inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (PyTorch's signature).
 
         `gradient` is the upstream gradient (same shape as self, converted to its dtype); it may
-        be omitted only for a tensor with one element. The graph's saved arrays are freed
-        afterwards unless `retain_graph` is True.
+        be omitted only for a tensor with one element. create_graph=True records the backward
+        itself, so that ``.grad`` can be differentiated again (higher-order gradients).
+        The graph's saved arrays are freed afterwards unless `retain_graph` is True; it
+        defaults to `create_graph`. `inputs` (a Tensor or a sequence): accumulate into those
+        tensors' ``.grad`` only, leaves or not.
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn; "
                                "did you create the inputs with requires_grad=True, or run the "
                                "forward inside tg.no_grad()?")
+        g = self._initial_grad("backward", gradient, create_graph)
+        if inputs is not None:
+            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+            if not inputs or not all(isinstance(t, Tensor) for t in inputs):
+                raise TypeError("backward: inputs must be a Tensor or a non-empty sequence of "
+                                "Tensors")
+            for i, t in enumerate(inputs):
+                if not t.requires_grad:
+                    raise RuntimeError(f"backward: inputs[{i}] (shape {t.shape}) does not "
+                                       "require grad")
+        retain = create_graph if retain_graph is None else bool(retain_graph)
+        run_backward([self], [g], retain_graph=retain, create_graph=create_graph, inputs=inputs)
+
+    def _initial_grad(self, op: str, gradient, create_graph: bool):
+        """The upstream gradient of self: a raw array, or with create_graph a Tensor (a given
+        Tensor is kept as it is, graph and all, as PyTorch does with grad_outputs)."""
         if gradient is None:
             if self.data.size != 1:
-                raise RuntimeError(f"backward: gradient can be implied only for a tensor with one "
-                                   f"element, got shape {self.shape}; pass gradient= of that shape")
+                keyword = "gradient=" if op == "backward" else "grad_outputs="
+                raise RuntimeError(f"{op}: gradient can be implied only for a tensor with one "
+                                   f"element, got shape {self.shape}; pass {keyword} of that "
+                                   "shape")
             g = array_module(self.data).ones_like(self.data)
+            return Tensor._make(g) if create_graph else g
+        if create_graph and isinstance(gradient, Tensor):
+            g = gradient if gradient.dtype == self.dtype else gradient.to(dtype=self.dtype)
+            data = g.data
         else:
             # Converted as tg.tensor(gradient, dtype=self.dtype) would be, which is what PyTorch
             # does with grad_tensors too: `y.backward(np.ones(y.shape))` is the NumPy idiom.
-            g = as_array(gradient, dtype=self.dtype)
-            if device_of(g) != self.device:
-                raise RuntimeError(f"backward: gradient is on {device_of(g)} but the tensor is on "
-                                   f"{self.device}; move it with .to(device) first")
-            if g.shape != self.data.shape:
-                raise ValueError(f"backward: gradient has shape {tuple(g.shape)}, expected "
-                                 f"{self.shape} (the tensor's shape)")
-        run_backward(self, g, retain_graph=retain_graph)
+            g = data = as_array(gradient, dtype=self.dtype)
+        if device_of(data) != self.device:
+            raise RuntimeError(f"{op}: gradient is on {device_of(data)} but the tensor is on "
+                               f"{self.device}; move it with .to(device) first")
+        if data.shape != self.data.shape:
+            raise ValueError(f"{op}: gradient has shape {tuple(data.shape)}, expected "
+                             f"{self.shape} (the tensor's shape)")
+        return Tensor._make(g) if create_graph and not isinstance(g, Tensor) else g
 
-    def _accumulate_grad(self, g):
-        if g.dtype != self.data.dtype:  # the engine checks every gradient before it gets here
-            raise RuntimeError(f"backward: a gradient of dtype {g.dtype} reached a tensor of dtype "
-                               f"{self.dtype}; this is a bug in tinygrad_pt, please report it")
-        if self._grad is None:
+    def _accumulate_grad(self, g, create_graph: bool = False):
+        gd = g.data if create_graph else g
+        if gd.dtype != self.data.dtype:  # the engine checks every gradient before it gets here
+            raise RuntimeError(f"backward: a gradient of dtype {gd.dtype} reached a tensor of "
+                               f"dtype {self.dtype}; this is a bug in tinygrad_pt, please report it")
+        if create_graph:
+            # .grad is the graph of the gradient. A clone, not g itself: the same Tensor may be
+            # handed to several inputs (x + y), and optimizers update .grad in place.
+            self._grad = g.clone() if self._grad is None else self._grad + g
+        elif self._grad is None:
             # Own the array: the same gradient array may have been handed to several inputs
             # (x + x), and optimizers and clipping may later update .grad in place.
             self._grad = Tensor._make(g.copy())
@@ -350,6 +385,9 @@ class ToCopy(Function):
 
     def backward(self, grad):
         return to_device(grad, self.src_device).astype(self.src_dtype, copy=False)
+
+    def graph_backward(self, grad, output):
+        return grad.to(device=self.src_device, dtype=self.src_dtype)
 
 
 autograd._Tensor = Tensor  # see the note on _Tensor in autograd.py

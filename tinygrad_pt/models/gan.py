@@ -16,6 +16,9 @@ Each step has its own optimizer (Adam lr 2e-4, betas (0.5, 0.999), as in DCGAN),
 never moves G and a G step never moves D; the G step's backward does leave gradients on D's
 parameters, which is why the D step zeroes D's gradients first.
 
+WGANGP below trains the same two networks as a Wasserstein GAN with a gradient penalty (a
+second-order gradient).
+
 The discriminator's penultimate layer (``features``) is a learned representation of digits; the
 small ``ridge_probe_accuracy`` below measures how linearly separable the classes are in it.
 """
@@ -24,13 +27,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from ..autograd import no_grad
-from ..creation import ones, randn, tensor, zeros
+from ..autograd import grad, no_grad
+from ..creation import ones, rand, randn, tensor, zeros
 from ..nn import functional as F
 from ..tensor import Tensor
 from ..nn.layers import positive_int
 
-__all__ = ["Generator", "Discriminator", "GAN", "discriminator_features", "ridge_probe_accuracy"]
+__all__ = ["Generator", "Discriminator", "GAN", "WGANGP", "discriminator_features",
+           "ridge_probe_accuracy"]
 
 
 class Generator(nn.Module):
@@ -111,6 +115,51 @@ class GAN(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.generator(z)
+
+
+class WGANGP(GAN):
+    """WGAN-GP (Gulrajani et al., 2017): the same two networks, the discriminator now a critic
+    whose output is a score (no sigmoid, no BCE), trained to estimate the Wasserstein distance:
+
+        critic step:     L_D = mean D(G(z)) - mean D(x) + penalty * mean (||grad D(x_hat)|| - 1)^2
+                         x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per example, G(z) detached
+        generator step:  L_G = -mean D(G(z))
+
+    The gradient penalty keeps the critic close to 1-Lipschitz along lines between real and fake
+    images. It is a function of the critic's input gradient, so the critic step differentiates a
+    gradient: ``tg.autograd.grad(..., create_graph=True)``, a second-order pass.
+    """
+
+    def __init__(self, latent: int = 32, hidden: int = 256, out: int = 64,
+                 penalty: float = 10.0):
+        super().__init__(latent, hidden, out)
+        if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or penalty < 0:
+            raise ValueError(f"WGANGP: penalty must be a non-negative number, got {penalty!r}")
+        self.penalty = float(penalty)
+
+    def gradient_penalty(self, real: Tensor, fake: Tensor) -> Tensor:
+        """mean over the batch of (||d D(x_hat) / d x_hat||_2 - 1)^2 (0-d), eps from the
+        framework's generator; differentiable with respect to the critic's parameters."""
+        eps = rand(real.shape[0], 1, dtype=real.dtype, device=real.device)  # (N, 1)
+        x_hat = (eps * real + (1.0 - eps) * fake.detach()).detach().requires_grad_()
+        (g,) = grad(self.discriminator(x_hat).sum(), x_hat, create_graph=True)  # (N, in_dim)
+        norm = ((g * g).sum(axis=1) + 1e-12).sqrt()  # (N,); the 1e-12 keeps sqrt' finite at 0
+        return ((norm - 1.0) ** 2).mean()
+
+    def discriminator_loss(self, real: Tensor, z: Tensor) -> Tensor:
+        """The critic's L_D, Wasserstein estimate and gradient penalty (0-d)."""
+        return self.critic_terms(real, z)[0]
+
+    def critic_terms(self, real: Tensor, z: Tensor):
+        """(L_D, the Wasserstein estimate mean D(x) - mean D(G(z)), the gradient penalty)."""
+        fake = self.generator(z).detach()  # the critic step builds no graph into G
+        distance = self.discriminator(real).mean() - self.discriminator(fake).mean()
+        gp = self.gradient_penalty(real, fake)
+        return gp * self.penalty - distance, distance, gp
+
+    def generator_loss(self, z: Tensor) -> Tensor:
+        """L_G = -mean D(G(z)) (0-d)."""
+        return -self.discriminator(self.generator(z)).mean()
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ Each module lists in ``__all__`` the functions it gives the ``tg`` namespace (``
 ``tg.concatenate``) and in ``TENSOR_METHODS`` the methods it gives Tensor (``x.exp()``, ``x + y``).
 ``install_tensor_methods`` attaches those when the package is imported: see the note in tensor.py.
 """
+from ..backend import register_array_namespace
 from ..tensor import Tensor
 from . import (activation, attention, dropout, elementwise, indexing, inplace, linalg, loss,
-               normalization, reduce, shape)
+               normalization, reduce, shape, tensor_xp)
 from .activation import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
@@ -26,3 +27,4 @@ def install_tensor_methods():
 
 
 install_tensor_methods()
+register_array_namespace(Tensor, tensor_xp)  # backward rules handed Tensors (create_graph)

@@ -10,9 +10,11 @@ import math
 
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels.reference import erfc
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor
 from .arguments import check_float_tensor, one_axis
+from .elementwise import where
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "softmax", "log_softmax"]
 
@@ -23,6 +25,7 @@ __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "softmax
 
 class ReLU(Function):
     """y = max(x, 0); dy/dx = 1 where x > 0, else 0 (0 at x = 0, as PyTorch)."""
+    saved_inputs = ()  # the mask is piecewise constant
 
     def forward(self, x):
         self.mask = x > 0
@@ -47,6 +50,7 @@ def stable_sigmoid(x):
 
 class Sigmoid(Function):
     """y = 1 / (1 + exp(-x)), written so that exp never overflows; dy/dx = y (1 - y)."""
+    saved_inputs, saved_output = (), "y"
 
     def forward(self, x):
         self.y = stable_sigmoid(x)
@@ -58,6 +62,7 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     """y = tanh(x); dy/dx = 1 - y^2."""
+    saved_inputs, saved_output = (), "y"
 
     def forward(self, x):
         self.y = array_module(x).tanh(x)
@@ -74,7 +79,7 @@ class Softplus(Function):
     def forward(self, x, beta, threshold):
         xp = array_module(x)
         z = x * beta
-        self.z, self.linear = z, z > threshold
+        self.z, self.linear, self.beta = z, z > threshold, beta
         # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): exp cannot overflow whatever the threshold.
         soft = (xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))) * (1.0 / beta)
         return xp.where(self.linear, x, soft).astype(x.dtype, copy=False)
@@ -85,6 +90,10 @@ class Softplus(Function):
         slope = stable_sigmoid(self.z)
         slope[self.linear] = 1.0  # few entries pass the threshold: a sparse write, not a select
         return (grad * slope).astype(grad.dtype, copy=False)
+
+    def graph_backward(self, grad, output):
+        (x,) = self.inputs
+        return grad * where(Tensor._make(self.linear), 1.0, sigmoid(x * self.beta))
 
 
 class GELU(Function):
@@ -98,6 +107,38 @@ class GELU(Function):
     def backward(self, grad):
         return self.k.gelu_bwd(grad, self.x, self.approximate)
 
+    def graph_backward(self, grad, output):
+        """The kernels' gelu_bwd (kernels/reference.py) written with Tensor ops; the exact form
+        takes Phi from NormalCdf, whose own derivative phi is composed of exp."""
+        (x,) = self.inputs
+        if self.approximate == "tanh":
+            t = tanh((x + x * x * x * _GELU_CUBIC) * _SQRT_2_OVER_PI)
+            du = (x * x * (3.0 * _GELU_CUBIC) + 1.0) * _SQRT_2_OVER_PI
+            return grad * ((t + 1.0) * 0.5 + x * (1.0 - t * t) * du * 0.5)
+        return grad * (NormalCdf.apply(x) + x * _normal_pdf(x))
+
+
+_GELU_CUBIC = 0.044715
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _normal_pdf(x):
+    """phi(x) = exp(-x^2 / 2) / sqrt(2 pi), for arrays or (through their namespace) Tensors."""
+    return array_module(x).exp(x * x * -0.5) * (1.0 / math.sqrt(2.0 * math.pi))
+
+
+class NormalCdf(Function):
+    """y = Phi(x) = erfc(-x / sqrt 2) / 2, the standard normal CDF; dy/dx = phi(x). Used by
+    gelu's double backward (Phi has no Tensor op of its own)."""
+    saved_inputs = ("x",)
+
+    def forward(self, x):
+        self.x = x
+        return (erfc(x * (-1.0 / math.sqrt(2.0))) * 0.5).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        return grad * _normal_pdf(self.x)
+
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0) elementwise; the gradient at 0 is 0."""
@@ -109,6 +150,7 @@ class LeakyReLU(Function):
     """y = x where x > 0, else slope * x; dy/dx = 1 where x > 0, else slope (slope at 0, as
     PyTorch). For 0 <= slope <= 1, y = max(x, slope x) and dy/dx = max(1[x > 0], slope): no
     select over the sign mask, which NumPy runs ~15x slower (see stable_sigmoid)."""
+    saved_inputs = ()  # the mask is piecewise constant
 
     def forward(self, x, slope):
         xp = array_module(x)
@@ -186,6 +228,9 @@ class Softmax(Function):
     def backward(self, grad):
         return self.k.softmax_bwd(grad.reshape(self.y.shape), self.y, self.axis).reshape(self.shape)
 
+    def graph_backward(self, grad, y):
+        return y * (grad - (grad * y).sum(axis=self.axis, keepdims=True))
+
 
 class LogSoftmax(Function):
     """y = x - logsumexp(x) along an axis; dx = dy - exp(y) sum(dy). Keeps only y."""
@@ -199,6 +244,9 @@ class LogSoftmax(Function):
     def backward(self, grad):
         g = self.k.log_softmax_bwd(grad.reshape(self.y.shape), self.y, self.axis)
         return g.reshape(self.shape)
+
+    def graph_backward(self, grad, y):
+        return grad - y.exp() * grad.sum(axis=self.axis, keepdims=True)
 
 
 def _along_axis(fn_class, op: str, x: Tensor, axis) -> Tensor:

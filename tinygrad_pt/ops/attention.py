@@ -42,6 +42,27 @@ class Attention(Function):
         need = self.needs_input_grad
         return dq if need[0] else None, dk if need[1] else None, dv if need[2] else None
 
+    def graph_backward(self, grad, output):
+        """attention_bwd (kernels/reference.py) with Tensor ops; the probabilities are a softmax
+        of the scores recomputed from q and k, so every line differentiates again."""
+        from .activation import softmax  # noqa: PLC0415 (a sibling module)
+
+        q, k, v = self.inputs
+        s = (q @ k.swapaxes(-1, -2)) * self.scale  # (..., Tq, Tk)
+        if self.causal:  # key j visible to query i when j <= i (top-left aligned, as the kernels)
+            t_q, t_k = q.shape[-2], k.shape[-2]
+            xp = array_module(q.data)
+            visible = xp.arange(t_k)[None, :] <= xp.arange(t_q)[:, None]
+            s = where(Tensor._make(visible), s, -math.inf)
+        p = softmax(s, axis=-1)
+        dp = grad @ v.swapaxes(-1, -2)
+        ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+        need = self.needs_input_grad
+        dq = (ds @ k) * self.scale if need[0] else None
+        dk = (ds.swapaxes(-1, -2) @ q) * self.scale if need[1] else None
+        dv = p.swapaxes(-1, -2) @ grad if need[2] else None
+        return dq, dk, dv
+
 
 def _mask_array(mask, like: Tensor):
     """The raw boolean or float array of attn_mask, on like's device (a clear error otherwise)."""

@@ -27,6 +27,9 @@ class Dropout(Function):
     def backward(self, grad):
         return self.k.dropout_bwd(grad, self.mask, self.p)
 
+    def graph_backward(self, grad, output):
+        return grad * self.mask * (0.0 if self.p >= 1.0 else 1.0 / (1.0 - self.p))  # p = 1: zeros
+
 
 def check_probability(op: str, name: str, p):
     if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \

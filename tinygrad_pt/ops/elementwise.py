@@ -64,6 +64,8 @@ def binary_operands(op: str, a, b):
 class Add(Function):
     """y = a + b; dy/da = dy/db = 1."""
 
+    saved_inputs = ()  # the rule reads only shapes: it is linear in grad
+
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
         return a + b
@@ -76,6 +78,8 @@ class Add(Function):
 
 class Sub(Function):
     """y = a - b; dy/da = 1, dy/db = -1."""
+
+    saved_inputs = ()
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
@@ -90,6 +94,8 @@ class Sub(Function):
 class Mul(Function):
     """y = a * b; dy/da = b, dy/db = a."""
 
+    saved_inputs = ("a", "b")
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -102,6 +108,8 @@ class Mul(Function):
 
 class Div(Function):
     """y = a / b; dy/da = 1/b, dy/db = -a/b^2 = -y/b."""
+
+    saved_inputs, saved_output = (None, "b"), "y"
 
     def forward(self, a, b):
         self.b = b
@@ -119,6 +127,8 @@ class Div(Function):
 class Neg(Function):
     """y = -x; dy/dx = -1."""
 
+    saved_inputs = ()
+
     def forward(self, x):
         return -x
 
@@ -129,6 +139,8 @@ class Neg(Function):
 class PowScalar(Function):
     """y = x ** p for a constant p; dy/dx = p * x ** (p - 1) (0 for p == 0, as PyTorch, rather
     than 0 * x ** -1, which is NaN at x = 0)."""
+
+    saved_inputs = ("x",)
 
     def forward(self, x, p):
         self.x, self.p = x, p
@@ -168,6 +180,19 @@ class Pow(Function):
             zero_base = (self.a == 0) & (self.b >= 0)
             log_a = xp.log(xp.where(zero_base, 1, self.a))
             gb = unbroadcast(grad * self.y * log_a, self.b.shape)
+        return ga, gb
+
+    def graph_backward(self, grad, y):
+        """backward's rule on Tensors; its masks come from the saved arrays (they are
+        piecewise constant), the values from the input and output Tensors."""
+        a, b = self.inputs
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            exponent = where(Tensor._make(self.b == 0), 1.0, b - 1.0)
+            ga = unbroadcast(grad * (b * a ** exponent), self.a.shape)
+        if self.needs_input_grad[1]:
+            zero_base = Tensor._make((self.a == 0) & (self.b >= 0))
+            gb = unbroadcast(grad * y * log(where(zero_base, 1.0, a)), self.b.shape)
         return ga, gb
 
 
@@ -211,6 +236,8 @@ def pow(a, b) -> Tensor:  # noqa: A001 (NumPy's name)
 class Exp(Function):
     """y = exp(x); dy/dx = y, so the output is kept, not the input."""
 
+    saved_inputs, saved_output = (), "y"
+
     def forward(self, x):
         self.y = array_module(x).exp(x)
         return self.y
@@ -221,6 +248,8 @@ class Exp(Function):
 
 class Log(Function):
     """y = log(x); dy/dx = 1/x."""
+
+    saved_inputs = ("x",)
 
     def forward(self, x):
         self.x = x
@@ -233,6 +262,8 @@ class Log(Function):
 class Sqrt(Function):
     """y = sqrt(x); dy/dx = 1 / (2 y)."""
 
+    saved_inputs, saved_output = (), "y"
+
     def forward(self, x):
         self.y = array_module(x).sqrt(x)
         return self.y
@@ -243,6 +274,8 @@ class Sqrt(Function):
 
 class Abs(Function):
     """y = |x|; dy/dx = sign(x) (0 at 0, as PyTorch)."""
+
+    saved_inputs = ("x",)
 
     def forward(self, x):
         self.x = x
@@ -255,6 +288,8 @@ class Abs(Function):
 class Sin(Function):
     """y = sin(x); dy/dx = cos(x)."""
 
+    saved_inputs = ("x",)
+
     def forward(self, x):
         self.x = x
         return array_module(x).sin(x)
@@ -265,6 +300,8 @@ class Sin(Function):
 
 class Cos(Function):
     """y = cos(x); dy/dx = -sin(x)."""
+
+    saved_inputs = ("x",)
 
     def forward(self, x):
         self.x = x
@@ -303,6 +340,8 @@ def cos(x: Tensor) -> Tensor:
 
 class _Extremum(Function):
     """maximum/minimum: the gradient goes to the chosen operand; ties split it evenly (PyTorch)."""
+
+    saved_inputs = ()  # a and b set only the (piecewise constant) shares
     pick = None  # "max" or "min"
 
     def forward(self, a, b):
@@ -331,6 +370,8 @@ class Minimum(_Extremum):
 class Clip(Function):
     """y = min(max(x, lo), hi); the gradient passes where lo <= x <= hi (PyTorch's clamp)."""
 
+    saved_inputs = ()  # the mask is piecewise constant
+
     def forward(self, x, lo, hi):
         xp = array_module(x)
         self.inside = xp.ones(x.shape, dtype=bool)
@@ -346,6 +387,8 @@ class Clip(Function):
 
 class Where(Function):
     """y = a where cond else b; the gradient is routed the same way (cond gets none)."""
+
+    saved_inputs = ()
 
     def forward(self, cond, a, b):
         self.cond, self.a_shape, self.b_shape = cond, a.shape, b.shape

@@ -73,6 +73,31 @@ class GetItem(Function):
             g[self.index] = grad
         return g
 
+    def graph_backward(self, grad, output):
+        return GetItemBackward.apply(grad, x_shape=self.x_shape, index=self.index,
+                                     advanced=self.advanced)
+
+
+class GetItemBackward(Function):
+    """dx = zeros of x's shape with dy added at the indexed positions: GetItem's backward as an
+    op of its own, so that a gradient can be differentiated again (create_graph). It is linear,
+    and its own backward is the adjoint of a scatter: the gather, GetItem again."""
+
+    def forward(self, grad, x_shape, index, advanced):
+        self.index, self.advanced = index, advanced
+        g = array_module(grad).zeros(x_shape, dtype=grad.dtype)
+        if advanced:
+            scatter_add(g, index, grad)
+        else:
+            g[index] = grad
+        return g
+
+    def backward(self, grad):
+        return grad[self.index]
+
+    def graph_backward(self, grad, output):
+        return GetItem.apply(grad, index=self.index, advanced=self.advanced)
+
 
 def _normalize_index(x: Tensor, key):
     """`key` as a tuple of ints, slices, None, Ellipsis and raw integer arrays on x's device.
@@ -202,6 +227,10 @@ class Embedding(Function):
         scatter_add(g, self.indices, grad)
         return g, None
 
+    def graph_backward(self, grad, output):
+        return GetItemBackward.apply(grad, x_shape=self.weight_shape, index=self.indices,
+                                     advanced=True), None
+
 
 def embedding(weight: Tensor, indices) -> Tensor:
     """Rows of `weight` (V, D) picked by integer `indices` of any shape: (*indices.shape, D).
@@ -238,6 +267,7 @@ def embedding(weight: Tensor, indices) -> Tensor:
 class MaskedFill(Function):
     """y = value where mask else x; dx = dy where not mask, 0 where mask."""
     anomaly_allows_inf = True  # filling with -inf (attention masks) is its job
+    saved_inputs = ()  # the mask is a constant
 
     def forward(self, x, mask, value):
         xp = array_module(x)
@@ -278,6 +308,7 @@ def masked_fill(x: Tensor, mask, value) -> Tensor:
 class _Triangle(Function):
     """y = x on one side of the k-th diagonal of the last two axes, 0 elsewhere; dx = dy masked
     the same way. Subclasses say which side with ``keep``."""
+    saved_inputs = ()
 
     @staticmethod
     def keep(xp, n, m, k):

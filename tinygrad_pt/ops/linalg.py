@@ -102,6 +102,20 @@ class MatMul(Function):
             gb = unbroadcast(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape)
         return ga, gb
 
+    def graph_backward(self, grad, output):
+        """backward's rule written with Tensor ops (the general N-D case serves every shape)."""
+        a, b = self.inputs
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a  # (1, n)
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # (n, 1)
+        out_shape = broadcast_shape(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
+        g = grad.reshape(out_shape)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = unbroadcast(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+        if self.needs_input_grad[1]:
+            gb = unbroadcast(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape)
+        return ga, gb
+
 
 def matmul(a, b) -> Tensor:
     """NumPy's matmul: (..., n, k) @ (..., k, m) -> (..., n, m), batch axes broadcast."""
@@ -166,6 +180,16 @@ class Linear(Function):
             return gx, gw
         gb = g2.sum(axis=0) if need[2] else None
         return gx, gw, gb
+
+    def graph_backward(self, grad, output):
+        x, w = self.inputs[0], self.inputs[1]
+        g2 = grad.reshape(-1, w.shape[0])  # (rows, m)
+        need = self.needs_input_grad
+        gx = (g2 @ w).reshape(x.shape) if need[0] else None
+        gw = g2.T @ x.reshape(-1, w.shape[1]) if need[1] else None
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if need[2] else None)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -12,6 +12,8 @@ top-level ``tg`` namespace.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd import Function, broadcasts_to, unbroadcast
@@ -19,8 +21,13 @@ from ..backend import array_module
 from ..checks import check_values
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor, as_array
-from .activation import stable_sigmoid
+from .activation import sigmoid, softmax, softplus, stable_sigmoid
 from .arguments import check_float_tensor
+from .elementwise import maximum, where
+from .indexing import GetItemBackward
+from .shape import concatenate
+
+_NORM_EPS = 1e-12  # F.normalize's clamp on the norm (the nt_xent kernels' too)
 
 __all__ = []  # losses live in tg.nn.functional
 
@@ -136,6 +143,17 @@ class BinaryCrossEntropy(Function):
         gy = grad * (self.log_1mx - self.log_x) if self.needs_input_grad[1] else None
         return gx, gy
 
+    def graph_backward(self, grad, output):
+        """backward's rule with Tensor ops, the clamped logs recomputed from x."""
+        x, y = self.inputs
+        gx = gy = None
+        if self.needs_input_grad[0]:
+            gx = grad * (x - y) / maximum(x * (1.0 - x), 1e-12)
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore"):  # log(0) = -inf, clamped as in forward
+                gy = grad * (maximum((1.0 - x).log(), -100.0) - maximum(x.log(), -100.0))
+        return gx, gy
+
 
 def binary_cross_entropy(input: Tensor, target, weight=None,  # noqa: A002
                          reduction: str = "mean") -> Tensor:
@@ -196,6 +214,21 @@ class BinaryCrossEntropyWithLogits(Function):
             grads[1] = grad * (-x if pw is None else (pw - 1.0) * self.sp - x)
         if pw is not None and self.needs_input_grad[2]:
             grads[2] = unbroadcast(grad * y * self.sp, pw.shape)
+        return tuple(grads)
+
+    def graph_backward(self, grad, output):
+        """backward's rule with Tensor ops: sigmoid(-x) and softplus(-x) of the x Tensor."""
+        x, y = self.inputs[:2]
+        pw = self.inputs[2] if len(self.inputs) == 3 else None
+        sp = softplus(-x)
+        grads = [None] * len(self.inputs)
+        if self.needs_input_grad[0]:
+            lw = 1.0 if pw is None else (pw - 1.0) * y + 1.0
+            grads[0] = grad * ((1.0 - y) - lw * sigmoid(-x))
+        if self.needs_input_grad[1]:
+            grads[1] = grad * (-x if pw is None else (pw - 1.0) * sp - x)
+        if pw is not None and self.needs_input_grad[2]:
+            grads[2] = unbroadcast(grad * y * sp, pw.shape)
         return tuple(grads)
 
 
@@ -306,6 +339,29 @@ class CrossEntropy(Function):
                                            self.label_smoothing, self.weight)
         return dlogits, None  # no gradient for the class indices
 
+    def graph_backward(self, grad, output):
+        """cross_entropy_bwd's rule (kernels/reference.py) with Tensor ops:
+            dlogits_ij = dlosses_i * (a_i p_ij - b_ij),   p = softmax(logits) (a Tensor op)
+            a_i = (1 - eps) w[t_i] + eps / C * sum_c w[c],   b_ij = (1 - eps) w[t_i] [j == t_i] + eps / C w[j]
+        a and b are constants (0 on ignored rows), so only p and dlosses carry the graph."""
+        (logits,) = self.inputs[:1]
+        xp = array_module(self.probs)
+        n, c = self.probs.shape
+        kept = self.target != self.ignore_index
+        safe_t, eps = xp.where(kept, self.target, 0), self.label_smoothing
+        w = xp.ones(c, dtype=self.probs.dtype) if self.weight is None else self.weight
+        w_t = xp.where(kept, w[safe_t], 0.0)  # (N,)
+        a = w_t * (1.0 - eps) + xp.where(kept, w.sum() * (eps / c), 0.0)
+        b = xp.where(kept[:, None], w * (eps / c), 0.0)  # (N, C)
+        b[xp.arange(n), safe_t] += w_t * (1.0 - eps)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dlosses = _row_scale(grad, self.reduction, getattr(self, "denom", None), n)
+        # Ignored rows get exactly 0, even where dlosses is not finite (a mean over zero rows).
+        dlosses = where(Tensor._make(kept), dlosses, 0.0).reshape(n, 1)
+        dtype = self.probs.dtype
+        p = softmax(logits, axis=-1)
+        return (p * a[:, None].astype(dtype) - b.astype(dtype)) * dlosses, None
+
 
 def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,  # noqa: A002
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
@@ -371,6 +427,14 @@ class NLLLoss(Function):
         g[self.rows, self.safe_t] = d_rows
         return g, None
 
+    def graph_backward(self, grad, output):
+        """backward's rule with Tensor ops: linear in grad (dlogp does not depend on logp)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dl = _row_scale(grad, self.reduction, getattr(self, "denom", None), self.shape[0])
+        d_rows = where(Tensor._make(self.w != 0), -dl * self.w, 0.0)
+        return GetItemBackward.apply(d_rows, x_shape=self.shape, index=(self.rows, self.safe_t),
+                                     advanced=True), None
+
 
 def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,  # noqa: A002
              reduction: str = "mean") -> Tensor:
@@ -408,6 +472,26 @@ class NTXent(Function):
 
     def backward(self, grad):
         return self.k.nt_xent_bwd(grad, *self.saved, self.temperature)
+
+    def graph_backward(self, grad, output):
+        """nt_xent_bwd's rule (kernels/reference.py) with Tensor ops, u and the probabilities
+        recomputed from z1 and z2. The norm is sqrt(max(|z|^2, eps^2)): the same value as the
+        kernel's max(|z|, eps), constant at the clamp, with no 0/0 in sqrt's derivative."""
+        z1, z2 = self.inputs
+        xp = array_module(z1.data)
+        n = z1.shape[0]
+        m, inv_t = 2 * n, 1.0 / self.temperature
+        z = concatenate([z1, z2], axis=0)  # (2N, D)
+        norms = maximum((z * z).sum(axis=-1, keepdims=True), _NORM_EPS ** 2).sqrt()  # (2N, 1)
+        u = z / norms
+        s = where(Tensor._make(xp.eye(m, dtype=bool)), -math.inf, (u @ u.T) * inv_t)
+        positive = xp.zeros((m, m), dtype=z1.dtype)
+        positive[xp.arange(m), (xp.arange(m) + n) % m] = 1.0
+        ds = (softmax(s, axis=-1) - positive) * (grad * (1.0 / m))
+        du = ((ds + ds.T) @ u) * inv_t
+        clamped = Tensor._make(norms.data <= _NORM_EPS)
+        dz = where(clamped, du, du - u * (u * du).sum(axis=-1, keepdims=True)) / norms
+        return dz[:n], dz[n:]
 
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:

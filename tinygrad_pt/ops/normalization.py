@@ -41,7 +41,7 @@ class LayerNorm(Function):
         self.w = params[0].reshape(c) if has_weight else None
         b = params[-1].reshape(c) if has_bias else None
         self.param_shapes = [p.shape for p in params]
-        self.has_weight, self.has_bias = has_weight, has_bias
+        self.has_weight, self.has_bias, self.eps = has_weight, has_bias, eps
         y, self.mean, self.rstd = self.k.layer_norm_fwd(self.x, self.w, b, eps)
         return y.reshape(self.x_shape)
 
@@ -53,6 +53,25 @@ class LayerNorm(Function):
             grads.append(dw.reshape(self.param_shapes[0]))
         if self.has_bias:
             grads.append(db.reshape(self.param_shapes[-1]))
+        return tuple(grads)
+
+    def graph_backward(self, grad, output):
+        """layer_norm_bwd (kernels/reference.py) with Tensor ops: mean and rstd are recomputed
+        from the x Tensor (the saved ones would be constants), so the rule differentiates again."""
+        x = self.inputs[0].reshape(self.x.shape)  # (..., C)
+        dy = grad.reshape(self.x.shape)
+        centered = x - x.mean(axis=-1, keepdims=True)
+        rstd = 1.0 / ((centered * centered).mean(axis=-1, keepdims=True) + self.eps).sqrt()
+        xhat = centered * rstd
+        g = dy * self.inputs[1].reshape(-1) if self.has_weight else dy
+        dx = (g - g.mean(axis=-1, keepdims=True)
+              - xhat * (g * xhat).mean(axis=-1, keepdims=True)) * rstd
+        rows = tuple(range(dy.ndim - 1))  # every axis but the normalised one
+        grads = [dx.reshape(self.x_shape)]
+        if self.has_weight:
+            grads.append((dy * xhat).sum(axis=rows).reshape(self.param_shapes[0]))
+        if self.has_bias:
+            grads.append(dy.sum(axis=rows).reshape(self.param_shapes[-1]))
         return tuple(grads)
 
 

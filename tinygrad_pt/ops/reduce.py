@@ -13,6 +13,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import array_module
 from ..tensor import Tensor
+from .elementwise import where
 
 __all__ = ["sum", "mean", "max", "min", "var", "std", "logsumexp", "argmax", "argmin"]
 
@@ -66,6 +67,7 @@ def _drop_axes(y, axes):
 
 class Sum(Function):
     """y = sum of x over axes; dy/dx = 1 everywhere, so the gradient is broadcast back."""
+    saved_inputs = ()  # linear in grad
 
     def forward(self, x, axes, keepdims):
         self.x_shape, self.axes = x.shape, axes
@@ -78,6 +80,7 @@ class Sum(Function):
 
 class Mean(Function):
     """y = sum(x) / n over axes; dy/dx = 1/n."""
+    saved_inputs = ()
 
     def forward(self, x, axes, keepdims):
         self.x_shape, self.axes = x.shape, axes
@@ -94,6 +97,7 @@ class _Extreme(Function):
     """max/min over axes; the gradient is shared evenly among the tied extreme elements
     (as torch.amax/amin do)."""
     pick = None
+    saved_inputs = ()  # x and the extremum set only the (piecewise constant) mask
 
     def forward(self, x, axes, keepdims):
         if any(x.shape[a] == 0 for a in axes):
@@ -134,6 +138,11 @@ class Var(Function):
         g = grad.reshape(_kept_shape(self.x_shape, self.axes))
         return g * self.centered * (2.0 / self.denom)
 
+    def graph_backward(self, grad, output):
+        (x,) = self.inputs
+        g = grad.reshape(_kept_shape(self.x_shape, self.axes))
+        return g * (x - x.mean(axis=self.axes, keepdims=True)) * (2.0 / self.denom)
+
 
 class Std(Function):
     """y = sqrt(var(x)); dy/dx = (x - mean) / ((n - ddof) y), and 0 where y == 0 (a constant
@@ -153,6 +162,13 @@ class Std(Function):
         y = self.y_kept
         scale = grad.reshape(y.shape) / (xp.where(y == 0, 1, y) * self.denom)
         return xp.where(y == 0, 0, scale) * self.centered
+
+    def graph_backward(self, grad, output):
+        (x,) = self.inputs
+        y = output.reshape(self.y_kept.shape)
+        constant = Tensor._make(self.y_kept == 0)  # a constant slice: gradient 0, as backward
+        scale = grad.reshape(y.shape) / (where(constant, 1.0, y) * self.denom)
+        return where(constant, 0.0, scale) * (x - x.mean(axis=self.axes, keepdims=True))
 
 
 def _centered(x, axes):
@@ -193,6 +209,11 @@ class LogSumExp(Function):
     def backward(self, grad):
         xp = array_module(grad)
         return grad.reshape(self.y_kept.shape) * xp.exp(self.x - self.y_kept)
+
+    def graph_backward(self, grad, output):
+        (x,) = self.inputs
+        y = output.reshape(self.y_kept.shape)
+        return grad.reshape(y.shape) * (x - y).exp()
 
 
 def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001 (NumPy's name)

@@ -41,6 +41,7 @@ def _shape_args(op: str, shape) -> tuple:
 
 class Reshape(Function):
     """y = x with a new shape (same elements, C order); dx = dy reshaped back."""
+    saved_inputs = ()  # shape ops move values: every rule is linear in grad
 
     def forward(self, x, shape):
         self.x_shape = x.shape
@@ -77,6 +78,7 @@ def reshape(x: Tensor, *shape) -> Tensor:
 
 class Transpose(Function):
     """y = x with its axes permuted: y.shape[i] = x.shape[axes[i]]; dx = dy under the inverse."""
+    saved_inputs = ()
 
     def forward(self, x, axes):
         self.inverse = tuple(int(i) for i in np.argsort(axes))
@@ -122,6 +124,7 @@ def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
 
 class BroadcastTo(Function):
     """y = x repeated along the axes it is broadcast over; dx = dy summed over the copies."""
+    saved_inputs = ()
 
     def forward(self, x, shape):
         self.x_shape = x.shape
@@ -223,6 +226,7 @@ def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
 
 class Concatenate(Function):
     """y = the inputs joined along `axis`; each input's gradient is its slice of dy."""
+    saved_inputs = ()
 
     def forward(self, *arrays, axis):
         self.axis = axis
@@ -237,6 +241,7 @@ class Concatenate(Function):
 
 class Stack(Function):
     """y = the inputs stacked along a new axis `axis`; input i's gradient is dy[..., i, ...]."""
+    saved_inputs = ()
 
     def forward(self, *arrays, axis):
         self.axis = axis

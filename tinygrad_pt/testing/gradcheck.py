@@ -1,4 +1,5 @@
-"""gradcheck: compare an op's analytic gradients with central finite differences, in float64.
+"""gradcheck and gradgradcheck: compare an op's analytic first (and second) derivatives with central
+finite differences, in float64.
 
 The function is driven by a random upstream gradient ``u`` (not ``.sum()``: the gradient of a
 softmax's sum is zero whatever its backward does), i.e. we check the gradient of ``<u, f(x)>``.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..autograd import grad, no_grad
 from ..backend import to_device
 from ..tensor import Tensor
 
@@ -86,29 +87,101 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
         with no_grad():
             return float((_output(fn, inputs).numpy() * u).sum())
 
-    total = sum(inputs[i].size for i in checked)
+    _check_numeric("gradcheck", objective, [(f"input {i}", inputs[i]) for i in checked],
+                   [analytic[i] for i in checked], eps, atol, rtol, rng, per_element)
+    return True
+
+
+def _check_numeric(check, objective, named, analytic, eps, atol, rtol, rng, per_element):
+    """Compare `analytic` (one array per tensor of `named`, a list of (name, Tensor)) with central
+    differences of the scalar `objective()` in those tensors: per element for small inputs,
+    along random directions for large ones."""
+    total = sum(t.size for _, t in named)
     if per_element if per_element is not None else total <= PER_ELEMENT_LIMIT:
-        for i in checked:
-            numeric = _numeric_per_element(objective, inputs[i].data, eps)
-            _compare(f"input {i}", analytic[i], numeric, eps, atol, rtol, inputs[i].shape)
+        for (name, t), a in zip(named, analytic):
+            numeric = _numeric_per_element(objective, t.data, eps)
+            _compare(name, a, numeric, eps, atol, rtol, t.shape, check)
+        return
+    originals = [t.data.copy() for _, t in named]
+    for d in range(N_DIRECTIONS):
+        dirs = [rng.standard_normal(t.shape) for _, t in named]
+        # Each input's own array is written in place (the function may hold it); restored
+        # from the copy, not by subtracting, so no rounding drift accumulates.
+        for (_, t), orig, di in zip(named, originals, dirs):
+            t.data[...] = orig + eps * di
+        plus = objective()
+        for (_, t), orig, di in zip(named, originals, dirs):
+            t.data[...] = orig - eps * di
+        minus = objective()
+        for (_, t), orig in zip(named, originals):
+            t.data[...] = orig
+        numeric = np.array((plus - minus) / (2 * eps))
+        predicted = np.array(sum(float((a * di).sum()) for a, di in zip(analytic, dirs)))
+        _compare(f"random direction {d} (the directional derivative of all checked inputs "
+                 "together)", predicted, numeric, eps, atol, rtol, (), check)
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5,
+                  rtol: float = 1e-3, seed: int = 0, per_element: bool | None = None) -> bool:
+    """Check the second derivatives of fn: the double backward against finite differences of
+    the analytic first derivative, in float64.
+
+    With u a random upstream gradient (or `grad_outputs`) and F(x, u) = d<u, fn(x)>/dx the first
+    derivative (``tg.autograd.grad`` with create_graph), checks d<v, F>/dx and d<v, F>/du for a
+    random second-order upstream v: the backward of the backward, with respect to the inputs
+    and to u. inputs: a Tensor or array, or a tuple/list of them, as for gradcheck. Raises
+    GradcheckError as gradcheck does; returns True.
+
+    >>> import tinygrad_pt as tg
+    >>> gradgradcheck(lambda x: (x * x * x).sum(), tg.randn(3, requires_grad=True))
+    True
+    """
+    inputs = [_as_float64_leaf(x) for x in (inputs if isinstance(inputs, (tuple, list))
+                                            else (inputs,))]
+    checked = [inputs[i] for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradgradcheck: no input requires grad; pass Tensors with "
+                         "requires_grad=True or float ndarrays")
+    rng = np.random.default_rng(seed)
+    out = _output(fn, inputs)
+    if out.dtype != np.float64:
+        raise TypeError(f"gradgradcheck: fn returned dtype {out.dtype} for float64 inputs; an op "
+                        "inside casts to a lower precision")
+    if grad_outputs is None:
+        u = Tensor(rng.standard_normal(out.shape), requires_grad=True)
     else:
-        originals = {i: inputs[i].data.copy() for i in checked}
-        for d in range(N_DIRECTIONS):
-            dirs = {i: rng.standard_normal(inputs[i].shape) for i in checked}
-            # Each input's own array is written in place (the function may hold it); restored
-            # from the copy, not by subtracting, so no rounding drift accumulates.
-            for i in checked:
-                inputs[i].data[...] = originals[i] + eps * dirs[i]
-            plus = objective()
-            for i in checked:
-                inputs[i].data[...] = originals[i] - eps * dirs[i]
-            minus = objective()
-            for i in checked:
-                inputs[i].data[...] = originals[i]
-            numeric = np.array((plus - minus) / (2 * eps))
-            predicted = np.array(sum(float((analytic[i] * dirs[i]).sum()) for i in checked))
-            _compare(f"random direction {d} (the directional derivative of all checked inputs "
-                     "together)", predicted, numeric, eps, atol, rtol, ())
+        u = Tensor(_float64_copy(to_device(getattr(grad_outputs, "data", grad_outputs), "cpu")),
+                   requires_grad=True)
+        if u.shape != out.shape:
+            raise ValueError(f"gradgradcheck: grad_outputs has shape {u.shape}, expected the "
+                             f"output's shape {out.shape}")
+
+    def first(create_graph):
+        """F(x, u) = d<u, fn(x)>/dx for each checked input (zeros where fn ignores it)."""
+        out = _output(fn, inputs)
+        if not out.requires_grad:
+            return [Tensor(np.zeros(x.shape)) for x in checked]
+        gs = grad(out, checked, grad_outputs=u, create_graph=create_graph, allow_unused=True)
+        return [Tensor(np.zeros(x.shape)) if g is None else g for g, x in zip(gs, checked)]
+
+    gs = first(create_graph=True)
+    vs = [rng.standard_normal(g.shape) for g in gs]
+    targets = checked + [u]
+    live = [(g, v) for g, v in zip(gs, vs) if g.requires_grad]
+    if live:
+        found = grad([g for g, _ in live], targets, grad_outputs=[v for _, v in live],
+                     allow_unused=True)
+    else:
+        found = [None] * len(targets)
+    analytic = [np.zeros(t.shape) if g is None else g.numpy() for g, t in zip(found, targets)]
+
+    def objective():
+        return float(sum((g.numpy() * v).sum() for g, v in zip(first(create_graph=False), vs)))
+
+    names = [f"input {i}" for i, x in enumerate(inputs) if isinstance(x, Tensor)
+             and x.requires_grad] + ["grad_output (the upstream gradient u)"]
+    _check_numeric("gradgradcheck", objective, list(zip(names, targets)), analytic, eps, atol,
+                   rtol, rng, per_element)
     return True
 
 
@@ -127,7 +200,7 @@ def _numeric_per_element(objective, data, eps):
     return numeric
 
 
-def _compare(what, analytic, numeric, eps, atol, rtol, shape):
+def _compare(what, analytic, numeric, eps, atol, rtol, shape, check="gradcheck"):
     """Raise GradcheckError at the worst element where |analytic - numeric| > atol + rtol|numeric|.
 
     A non-finite value on either side is a mismatch unless both sides agree exactly (the same
@@ -142,7 +215,7 @@ def _compare(what, analytic, numeric, eps, atol, rtol, shape):
         k = int(np.argmax(err))
         idx = np.unravel_index(k, analytic.shape) if analytic.ndim else ()
         raise GradcheckError(
-            f"gradcheck failed for {what} (shape {tuple(shape)}), eps={eps}, atol={atol}, "
+            f"{check} failed for {what} (shape {tuple(shape)}), eps={eps}, atol={atol}, "
             f"rtol={rtol}: worst element at index {tuple(int(j) for j in idx)}: "
             f"analytic {float(analytic[idx]):.8g}, numeric {float(numeric[idx]):.8g} "
             f"(max abs difference {np.max(diff):.3e}, {int((err > 0).sum())} of "

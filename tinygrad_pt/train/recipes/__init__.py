@@ -26,6 +26,7 @@ RECIPES: dict = {
     "dae": f"{_PKG}.autoencoder:DAERecipe",
     "vae": f"{_PKG}.vae:VAERecipe",
     "gan": f"{_PKG}.gan:GANRecipe",
+    "wgan_gp": f"{_PKG}.wgan_gp:WGANGPRecipe",
     "gpt": f"{_PKG}.gpt:GPTRecipe",
     "simclr": f"{_PKG}.contrastive:SimCLRRecipe",
     "moco": f"{_PKG}.contrastive:MoCoRecipe",

@@ -90,7 +90,7 @@ class GANRecipe(DigitsRecipe):
         if not (isinstance(c["confidence"], (int, float)) and 0 <= c["confidence"] < 1):
             self._bad("confidence", "a number in [0, 1)")
         self.load_data()
-        self.gan = GAN(c["latent"], c["hidden"], 64).to(self.device)
+        self.gan = self.make_gan().to(self.device)
         self.modules = {"generator": self.gan.generator, "discriminator": self.gan.discriminator}
         betas = (c["beta1"], c["beta2"])
         self.optimizers = {
@@ -105,6 +105,9 @@ class GANRecipe(DigitsRecipe):
                                                          self.x_test, self.y_test)
         # The same probe on the untrained discriminator: what random features already give.
         self.init_probe_accuracy = self.d_feature_probe()
+
+    def make_gan(self) -> GAN:
+        return GAN(self.config["latent"], self.config["hidden"], 64)
 
     def step_on(self, real: np.ndarray) -> dict:
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]

@@ -8,16 +8,40 @@ records the inputs so that ``Tensor.backward`` can walk the graph back.
 The backward pass orders the graph with an explicit stack (no recursion: a GPT graph has thousands
 of nodes), adds each incoming gradient into a dict keyed by tensor, consumes each entry once, and
 frees every function's saved arrays once its backward has run (unless ``retain_graph=True``).
+
+Higher-order gradients (``backward(create_graph=True)``, ``grad(..., create_graph=True)``) are one
+switch on that same pass (Chainer's FunctionNode design):
+
+- create_graph=False: gradients are raw arrays and each rule is ``fn.backward(grad)``, exactly the
+  first-order path; nothing else runs per op.
+- create_graph=True: gradients are Tensors and each rule is ``fn.graph_backward(grad, output)``,
+  run with recording on, so the gradient is itself a graph that can be differentiated again (and
+  again: third derivatives repeat ``grad``).
+- An op opts in explicitly, because reusing a rule on Tensors is right only if every saved value
+  it reads that depends on the inputs is a Tensor in the graph (a saved ``rstd`` or ``lse`` used
+  as a constant would give a silently wrong second derivative). Either it names, in
+  ``saved_inputs`` / ``saved_output``, the attributes holding its inputs and output, and its own
+  ``backward`` then runs on a copy of it whose attributes are those Tensors (``array_module`` of a
+  Tensor being a namespace of Tensor ops, ops/tensor_xp.py); or it overrides ``graph_backward``
+  with a rule composed of Tensor ops (fused kernels: softmax, layer norm, attention, the losses).
+  An op that did neither raises "X has no double backward" under create_graph.
+- While a rule runs with create_graph, ``Tensor.__array__`` refuses, so NumPy cannot quietly turn a
+  Tensor into a constant; version counters are checked for every input and output of the op.
+
+``grad`` (below) is the same pass restricted to the functions on a path to its inputs, returning
+their gradients instead of accumulating them; ``tg.autograd.functional`` builds vjp, jvp, hvp,
+jacobian and hessian on it.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import traceback
 
 import numpy as np
 
-from .backend import array_module, is_cupy_array
+from ..backend import array_module, is_cupy_array
 
 # ----------------------------------------------------------------------------------------------------
 # Global switches: gradient recording and anomaly mode
@@ -172,11 +196,43 @@ class Function:
     # does not flag it; NaN is flagged for every op.
     anomaly_allows_inf = False
 
+    # Higher order (see the module docstring). An op whose backward is written with operators and
+    # array-module calls that Tensor also offers opts in by naming the attributes of `self` that
+    # hold its inputs (one name per input, None for an input backward does not read) and its
+    # output; every other attribute backward reads must not depend on the inputs' values (shapes,
+    # axes, masks). None: the op has not opted in (or overrides graph_backward).
+    saved_inputs = None
+    saved_output = None
+
     def forward(self, *arrays, **params):
         raise NotImplementedError
 
     def backward(self, grad):
         raise NotImplementedError
+
+    def graph_backward(self, grad, output):
+        """The backward rule on Tensors (create_graph): `grad` and the result are Tensors, and
+        the result is built from recorded ops, so that it can be differentiated again.
+
+        By default, ``backward`` itself runs on a copy of this function whose `saved_inputs` and
+        `saved_output` attributes are the input Tensors (``self.inputs``) and the output Tensor;
+        ``array_module`` of a Tensor is a namespace of Tensor ops (ops/tensor_xp.py), so the
+        one rule serves both paths. An op whose backward cannot run so (a fused kernel) overrides
+        this method with a rule composed of Tensor ops, reading ``self.inputs`` and `output`.
+        """
+        if self.saved_inputs is None:
+            raise RuntimeError(
+                f"{self.name} has no double backward: its backward runs on raw arrays only, so it "
+                "cannot be differentiated again (backward(create_graph=True), "
+                "tg.autograd.grad(..., create_graph=True), gradgradcheck); compose the op of "
+                "differentiable ops, or give it saved_inputs/saved_output or a graph_backward")
+        stand_in = copy.copy(self)  # the original keeps its arrays for a later first-order pass
+        for name, t in zip(self.saved_inputs, self.inputs):
+            if name is not None:
+                setattr(stand_in, name, t)
+        if self.saved_output is not None:
+            setattr(stand_in, self.saved_output, output)
+        return type(self).backward(stand_in, grad)
 
     @property
     def name(self) -> str:
@@ -242,8 +298,9 @@ def _check_same_device(op, arrays):
 
 
 # Frames from these files are the op machinery, not the user's code: "created at" skips them.
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_MACHINERY = (os.path.join(_PACKAGE_DIR, "ops") + os.sep, os.path.join(_PACKAGE_DIR, "autograd.py"),
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tinygrad_pt/
+_MACHINERY = (os.path.join(_PACKAGE_DIR, "ops") + os.sep,
+              os.path.join(_PACKAGE_DIR, "autograd") + os.sep,
               os.path.join(_PACKAGE_DIR, "tensor.py"))
 
 
@@ -278,8 +335,8 @@ def _check_forward(fn, arrays, out):
 # ----------------------------------------------------------------------------------------------------
 # The backward pass
 
-def topological_order(root):
-    """Tensors that `root` depends on and that require grad, inputs before outputs (root last).
+def topological_order(*roots):
+    """Tensors that `roots` depend on and that require grad, inputs before outputs (roots last).
 
     Iterative depth-first post-order with an explicit stack, so deep chains cannot hit Python's
     recursion limit. A tensor is marked when it is expanded, not when it is pushed: it may sit
@@ -287,7 +344,7 @@ def topological_order(root):
     tensor reached by two paths (x -> p -> q, and p used again by the root) needs.
     """
     order, done = [], set()
-    stack = [(root, False)]
+    stack = [(root, False) for root in reversed(roots)]
     while stack:
         t, expanded = stack.pop()
         if expanded:
@@ -304,21 +361,46 @@ def topological_order(root):
     return order
 
 
-def run_backward(root, grad, retain_graph: bool = False):
-    """Propagate `grad` (an array shaped like root) to every tensor that requires grad.
+def run_backward(roots, grads, retain_graph: bool = False, create_graph: bool = False,
+                 inputs=None, accumulate: bool = True):
+    """Propagate `grads` (one per root, shaped like it) to the tensors that require grad.
 
-    Leaves (and tensors that called retain_grad) accumulate into ``.grad``; gradients of other
-    tensors live only in the local dict and are dropped once consumed, and each function is
-    released right after its backward, so memory falls during the sweep.
+    Without `inputs`, leaves (and tensors that called retain_grad) accumulate into ``.grad``;
+    gradients of other tensors live only in the local dict and are dropped once consumed, and
+    each function is released right after its backward, so memory falls during the sweep.
+    With `inputs`, only the functions on a path to them run; they accumulate into ``.grad``
+    (``backward(inputs=...)``) or, with accumulate=False, their gradients are returned as a dict
+    keyed by id (``tg.autograd.grad``).
+
+    create_graph=False: the gradients are raw arrays and every rule is ``fn.backward``.
+    create_graph=True: they are Tensors and every rule is ``fn.graph_backward``, recorded.
     """
     if _profiling:  # once per backward() call: the profiler times the whole sweep
-        return _profiler.time_backward(_run_backward, root, grad, retain_graph)
-    return _run_backward(root, grad, retain_graph)
+        def sweep(roots, grads, retain_graph):
+            return _run_backward(roots, grads, retain_graph, create_graph, inputs, accumulate)
+        return _profiler.time_backward(sweep, roots, grads, retain_graph)
+    return _run_backward(roots, grads, retain_graph, create_graph, inputs, accumulate)
 
 
-def _run_backward(root, grad, retain_graph):
-    grads = {id(root): grad}
-    order = topological_order(root)
+def _run_backward(roots, root_grads, retain_graph, create_graph=False, inputs=None,
+                  accumulate=True):
+    if create_graph:  # the rules build a graph, even when called inside no_grad
+        with set_grad_enabled(True):
+            return _sweep(roots, root_grads, retain_graph, True, inputs, accumulate)
+    return _sweep(roots, root_grads, retain_graph, False, inputs, accumulate)
+
+
+def _sweep(roots, root_grads, retain_graph, create_graph, inputs, accumulate):
+    grads = {}
+    for root, g in zip(roots, root_grads):  # the same output twice: its seeds add up
+        prev = grads.get(id(root))
+        grads[id(root)] = g if prev is None else prev + g
+    order = topological_order(*roots)
+    wanted = through = leads = captured = None
+    if inputs is not None:
+        wanted = {id(t) for t in inputs}
+        through, leads = _functions_toward(order, wanted)
+        captured = {}
     while order:
         t = order.pop()  # outputs before inputs; popping drops our reference as we go
         g = grads.pop(id(t), None)
@@ -326,25 +408,56 @@ def _run_backward(root, grad, retain_graph):
             continue  # no path from root reached this tensor's gradient
         if t._hooks:
             for hook in tuple(t._hooks.values()):
-                new = hook(_Tensor._make(g))
+                new = hook(g if create_graph else _Tensor._make(g))
                 if new is not None:
-                    g = _hook_result(new, g)
+                    g = _hook_result(new, g, create_graph)
         fn = t._ctx
-        if fn is None or t._retains_grad:
-            t._accumulate_grad(g)
-        if fn is None:
+        if wanted is None:
+            if fn is None or t._retains_grad:
+                t._accumulate_grad(g, create_graph)
+        elif id(t) in wanted:
+            if accumulate:
+                t._accumulate_grad(g, create_graph)
+            else:
+                captured[id(t)] = g
+        if fn is None or (through is not None and id(t) not in through):
             continue
         if not hasattr(fn, "inputs"):
             raise RuntimeError(
                 f"backward through {getattr(fn, 'released_name', fn.name)} a second time: its saved "
                 "arrays were freed by the first backward; pass retain_graph=True to the first call")
-        _check_versions(fn, t)
-        _propagate(fn, g, grads)
+        _check_versions(fn, t, create_graph)
+        if leads is None:
+            _propagate(fn, g, grads, t, create_graph)
+        else:  # only the gradients that lead to a wanted tensor (a parameter's is not computed)
+            need = fn.needs_input_grad
+            fn.needs_input_grad = tuple(n and id(p) in leads for n, p in zip(need, fn.inputs))
+            try:
+                _propagate(fn, g, grads, t, create_graph)
+            finally:
+                fn.needs_input_grad = need
         if not retain_graph:
             fn.release()
+    return captured
 
 
-def _hook_result(new, g):
+def _functions_toward(order, wanted):
+    """(through, leads): the ids of the tensors in `order` whose function must run for gradients
+    to reach `wanted` (those with an input on a path to a wanted tensor; a released function
+    counts, so that using it again is the clear error below rather than a silently missing
+    gradient), and the ids of the tensors that are wanted or on such a path."""
+    leads, through = set(), set()  # leads: the tensor is wanted or lies on a path to one
+    for t in order:  # inputs before outputs
+        fn = t._ctx
+        parents = () if fn is None else getattr(fn, "inputs", None)
+        if parents is None or any(id(p) in leads for p in parents):
+            through.add(id(t))
+        if id(t) in wanted or id(t) in through:
+            leads.add(id(t))
+    return through, leads
+
+
+def _hook_result(new, g, create_graph=False):
     data = new.data if isinstance(new, _Tensor) else new
     if not hasattr(data, "shape") or data.shape != g.shape:
         got = f"shape {tuple(data.shape)}" if hasattr(data, "shape") else type(data).__name__
@@ -353,6 +466,8 @@ def _hook_result(new, g):
     if data.dtype != g.dtype:  # refused, not cast: the hook's arithmetic changed the dtype
         raise RuntimeError(f"register_hook: a hook returned a gradient of dtype {data.dtype}, "
                            f"expected {g.dtype} (the gradient's dtype)")
+    if create_graph:  # the hook's Tensor, graph and all (an array is a constant)
+        return new if isinstance(new, _Tensor) else _Tensor._make(data)
     return data
 
 
@@ -366,11 +481,13 @@ def _holds(fn, arr) -> bool:
     return False
 
 
-def _check_versions(fn, output):
+def _check_versions(fn, output, create_graph=False):
     """Refuse a backward whose saved arrays were written in place since the forward.
 
     Cheap when nothing was written (a comparison of small ints); only on a changed version does it
-    look for whether the op actually saved that array (Add saves nothing, and may go on).
+    look for whether the op actually saved that array (Add saves nothing, and may go on). A
+    graph rule (create_graph) may read the input and output Tensors themselves, so there any
+    changed version is refused, whether or not an array of it was saved.
     """
     versions = [(f"input {i}", t, saved)
                 for i, (t, saved) in enumerate(zip(fn.inputs, fn.input_versions))
@@ -378,7 +495,7 @@ def _check_versions(fn, output):
     if fn.output_version.value != 0:
         versions.append(("output", output, 0))
     for what, t, saved in versions:
-        if _holds(fn, t.data):
+        if create_graph or _holds(fn, t.data):
             raise RuntimeError(
                 f"backward through {fn.name}: its {what} ({tuple(t.shape)} {t.dtype}) was modified "
                 f"by an in-place operation after the forward (now at version {t._version}, saved "
@@ -386,9 +503,23 @@ def _check_versions(fn, output):
                 "again after the change, or change a copy (.clone()) instead")
 
 
-def _propagate(fn, g, grads):
-    """Call fn.backward(g) and add each input's gradient into `grads`."""
-    in_grads = _profiler.backward(fn, g) if _profiling else fn.backward(g)
+# How many graph rules (create_graph backwards) are running: Tensor.__array__ refuses to hand out
+# raw data meanwhile, so that a rule cannot silently turn a Tensor into a constant.
+_graph_rule_depth = 0
+
+
+def _propagate(fn, g, grads, out, create_graph=False):
+    """Call fn.backward(g) (or, with create_graph, fn.graph_backward(g, out)) and add each
+    input's gradient into `grads`."""
+    if create_graph:
+        global _graph_rule_depth
+        _graph_rule_depth += 1
+        try:
+            in_grads = fn.graph_backward(g, out)
+        finally:
+            _graph_rule_depth -= 1
+    else:
+        in_grads = _profiler.backward(fn, g) if _profiling else fn.backward(g)
     if not isinstance(in_grads, tuple):
         in_grads = (in_grads,)
     if len(in_grads) != len(fn.inputs):
@@ -397,6 +528,10 @@ def _propagate(fn, g, grads):
     for i, (inp, need, gi) in enumerate(zip(fn.inputs, fn.needs_input_grad, in_grads)):
         if gi is None or not need:
             continue
+        if create_graph and not isinstance(gi, _Tensor):
+            raise RuntimeError(f"{fn.name}.graph_backward: gradient {i} is a "
+                               f"{type(gi).__name__}, expected a Tensor (with create_graph the "
+                               "rule must build its result from Tensor ops)")
         if gi.shape != inp.data.shape:  # a bug in an op's backward: say which op
             raise RuntimeError(f"{fn.name}.backward: gradient {i} has shape {tuple(gi.shape)}, "
                                f"but input {i} has shape {tuple(inp.data.shape)}")
@@ -407,11 +542,73 @@ def _propagate(fn, g, grads):
                                    f"{g.dtype})")
             # The input was promoted to the output's dtype (float32 + float64 -> float64): the
             # gradient of that implicit cast is the cast back, as for an explicit .to(dtype).
-            gi = gi.astype(inp.data.dtype)
-        if _anomaly_enabled and not _all_finite(gi) and _all_finite(g):
-            raise _anomaly("backward", fn, [a.data for a in fn.inputs],
-                           f"produced NaN/Inf in the gradient of input {i} from a finite "
-                           "incoming gradient")
+            gi = gi.to(dtype=inp.data.dtype) if create_graph else gi.astype(inp.data.dtype)
+        if _anomaly_enabled:
+            gi_data, g_data = (gi.data, g.data) if create_graph else (gi, g)
+            if not _all_finite(gi_data) and _all_finite(g_data):
+                raise _anomaly("backward", fn, [a.data for a in fn.inputs],
+                               f"produced NaN/Inf in the gradient of input {i} from a finite "
+                               "incoming gradient")
         key = id(inp)
         prev = grads.get(key)
         grads[key] = gi if prev is None else prev + gi  # never in place: gi may be shared
+
+
+# ----------------------------------------------------------------------------------------------------
+# tg.autograd.grad
+
+def _tensors(op: str, what: str, value) -> list:
+    seq = [value] if isinstance(value, _Tensor) else value
+    if not isinstance(seq, (list, tuple)) or not seq or \
+            not all(isinstance(t, _Tensor) for t in seq):
+        raise TypeError(f"{op}: {what} must be a Tensor or a non-empty sequence of Tensors, got "
+                        f"{type(value).__name__}")
+    return list(seq)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused: bool = False) -> tuple:
+    """The gradients of `outputs` with respect to `inputs`, as a tuple (PyTorch's semantics).
+
+    Sums d<grad_outputs[j], outputs[j]>/d(inputs[i]) over the outputs; nothing accumulates into
+    ``.grad``. grad_outputs: a Tensor (or array) per output, or None for one with one element
+    (then 1). create_graph=True records the backward, so that the result can be differentiated
+    again; retain_graph defaults to create_graph. An input the outputs do not depend on is an
+    error, unless allow_unused=True, which gives None for it.
+
+    >>> import tinygrad_pt as tg
+    >>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+    >>> (gx,) = tg.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    >>> tg.autograd.grad(gx.sum(), x)[0].tolist()  # d/dx sum(3 x^2) = 6 x
+    [6.0, 12.0]
+    """
+    outputs = _tensors("grad", "outputs", outputs)
+    inputs = _tensors("grad", "inputs", inputs)
+    if grad_outputs is None or isinstance(grad_outputs, _Tensor) or hasattr(grad_outputs, "shape"):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, t in enumerate(outputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: outputs[{i}] (shape {t.shape}) does not require grad and "
+                               "has no grad_fn: no input that requires grad was used to compute it")
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: inputs[{i}] (shape {t.shape}) does not require grad")
+    seeds = [t._initial_grad("grad", g, create_graph) for t, g in zip(outputs, grad_outputs)]
+    retain = create_graph if retain_graph is None else bool(retain_graph)
+    found = run_backward(outputs, seeds, retain_graph=retain, create_graph=create_graph,
+                         inputs=inputs, accumulate=False)
+    result = []
+    for i, t in enumerate(inputs):
+        g = found.get(id(t))
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: inputs[{i}] (shape {t.shape}) was not used to compute the "
+                               "outputs (it is not in their graph); pass allow_unused=True to get "
+                               "None for it")
+        result.append(g if g is None or create_graph else _Tensor._make(g))
+    return tuple(result)
+
+
+from . import functional  # noqa: E402,F401  (tg.autograd.functional: vjp, jvp, hvp, ...)
