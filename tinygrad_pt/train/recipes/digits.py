@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 from ...data import load_digits
-from ...errors import UserError
 from ..recipe import Recipe
 
 __all__ = ["DigitsRecipe", "EVAL_SEED", "N_SHOWN", "RECONSTRUCTIONS_NAME"]
@@ -30,21 +29,18 @@ class DigitsRecipe(Recipe):
         idx = self.rng.integers(0, len(self.x_train), self.config["batch_size"])
         return (self.x_train[idx],)
 
-    def _bad(self, key: str, expected: str):
-        raise UserError(f"{self.name}: config {key}={self.config[key]!r}; expected {expected}")
+    # Digits: 8x8 images, flattened.
+    PIXELS = 64
+    N_TEST = 359   # the size of the test split's size (load_digits("test")): evaluation batches
+    N_TRAIN = 1438
 
-    def check_positive_ints(self, *keys) -> None:
-        for key in keys:
-            v = self.config[key]
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-                self._bad(key, "a positive integer")
+    @staticmethod
+    def mlp_size(*widths) -> int:
+        """Numbers in a chain of Linear layers (weights and biases) through `widths`."""
+        return sum(a * b + b for a, b in zip(widths, widths[1:]))
 
-    def check_positive_floats(self, *keys) -> None:
-        for key in keys:
-            v = self.config[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
-                self._bad(key, "a positive number")
-
-    def check_choice(self, key: str, choices) -> None:
-        if self.config[key] not in choices:
-            self._bad(key, f"one of {tuple(choices)}")
+    @classmethod
+    def activation_bytes(cls, rows: int, *widths) -> int:
+        """float32 activations of `rows` examples through layers of `widths`, kept for backward
+        with their gradients (x3: forward, saved, gradient)."""
+        return 12 * rows * sum(widths)
