@@ -319,8 +319,11 @@ def load_checkpoint(path, recipe) -> int:
             try:
                 obj.load_state_dict(sections[section][name])
             except (ValueError, TypeError, KeyError, IndexError) as e:
+                # (load_state_dict lists its findings on several lines: one line here)
+                found = "; ".join(line.strip() for line in str(e).splitlines()
+                                  if line.strip()).replace(":;", ":")
                 raise CheckpointError(f"{path!r}: cannot load {section}.{name} into the recipe's "
-                                      f"{type(obj).__name__}: {e}") from e
+                                      f"{type(obj).__name__}: {found}") from e
     try:
         recipe.load_extra_state({k: t.data for k, t in sections["extra"].items()})
     except (ValueError, TypeError, KeyError, IndexError) as e:
