@@ -22,6 +22,7 @@ import warnings
 from .errors import TrainingDiverged, UserError
 
 PROG = "tinygrad-pt"
+MAX_SAMPLES = 10_000
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -169,6 +170,9 @@ def _sample(args) -> int:
 
     if args.n < 1:
         raise UserError(f"--n must be positive, got {args.n}")
+    if args.n > MAX_SAMPLES:
+        raise UserError(f"--n {args.n}: at most {MAX_SAMPLES} samples a call (they go into one "
+                        "image grid or text file); run sample again for more")
     recipe, _ = load_run(args.from_dir, args.device)
     try:
         paths = recipe.sample(args.from_dir, n=args.n)
@@ -333,6 +337,9 @@ def main(argv=None) -> int:
             raise
         where = f": {e.filename}" if e.filename else ""
         parser.exit(EXIT_USAGE, f"{PROG} {args.command}: error: {e.strerror or e}{where}\n")
+    except KeyboardInterrupt:  # Ctrl-C before training began (loading data, building)
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     finally:
         warnings.formatwarning = previous_format
 

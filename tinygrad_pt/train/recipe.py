@@ -199,7 +199,8 @@ class Recipe:
         raise NotImplementedError
 
     def train_step(self, step: int) -> dict:
-        """Draw a batch, take one optimisation step on it; return its metrics."""
+        """Draw a batch, take one optimisation step on it; return its metrics. Each optimizer
+        steps at most once (loading a checkpoint holds its step to the optimizers' counts)."""
         return self.step_on(*self.draw_batch())
 
     def evaluate(self) -> dict:
