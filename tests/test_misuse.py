@@ -636,3 +636,16 @@ def test_ctrl_c_while_building_exits_130_without_a_traceback(tiny, tmp_path, cap
     monkeypatch.setattr(TinyRegression, "build", build)
     assert run("train", "tiny", "--steps", 2, "--out", tmp_path, "--quiet") == 130
     assert capsys.readouterr().err.strip() == "tinygrad-pt train: interrupted"
+
+
+@pytest.mark.slow
+def test_the_crash_test_in_small(tmp_path):
+    """benchmarks/crash_test.py with 3 kills: every killed run directory loads and resumes."""
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "crash_test.py")
+    out = tmp_path / "crash.md"
+    done = subprocess.run([sys.executable, script, "--kills", "3", "--max-delay", "4",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = out.read_text()
+    assert "| resumes blocked by a stale lock or temporary file | 0 |" in text
+    assert "3 of 3" in text
