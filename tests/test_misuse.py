@@ -583,6 +583,25 @@ def test_until_then_resume_is_bit_identical_to_one_run(tmp_path, name):
     assert_same_state(a, b)
 
 
+@pytest.mark.parametrize("name", ["ae"] + [pytest.param(n, marks=pytest.mark.slow)
+                                           for n in ("dae", "gan", "simclr", "moco")])
+def test_extending_an_unscheduled_run_is_bit_identical(tmp_path, name):
+    """What the README promises for the families without a schedule over --steps."""
+    sets = ["--set", *tiny_sets(name)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert run("train", name, "--steps", 4, "--out", tmp_path / "a", "--quiet", *sets) == 0
+        assert run("train", name, "--steps", 2, "--out", tmp_path / "b", "--quiet", *sets) == 0
+        assert run("train", name, "--resume", "--steps", 4, "--out", tmp_path / "b",
+                   "--quiet") == 0
+        cls = get_recipe(name)
+        config = checkpoint_info(tmp_path / "a" / CHECKPOINT_NAME)["config"]
+        a, b = cls(config), cls(config)
+        load_checkpoint(tmp_path / "a" / CHECKPOINT_NAME, a)
+        load_checkpoint(tmp_path / "b" / CHECKPOINT_NAME, b)
+    assert_same_state(a, b)
+
+
 def test_extending_a_scheduled_run_says_what_happens_to_the_schedule(tmp_path, capsys):
     sets = ["--set", *tiny_sets("vae")]
     assert run("train", "vae", "--steps", 2, "--out", tmp_path, "--quiet", *sets) == 0
