@@ -97,6 +97,12 @@ def _check_counts(args) -> None:
             raise UserError(f"{option} {value}: expected {expected}")
 
 
+def _check_until(until, total: int) -> None:
+    if until is not None and until > total:
+        raise UserError(f"--until {until}: past the run's total of {total} steps (--steps); "
+                        "--until stops a run on the way")
+
+
 def _train(args) -> int:
     from .train.checkpoint import CHECKPOINT_NAME, check_sizes, checkpoint_info
     from .train.loop import resume_checkpoint, train
@@ -115,7 +121,13 @@ def _train(args) -> int:
         overrides["steps"] = args.steps
     seed = args.seed
 
-    # The lock first: what the directory holds is checked (and read) by its one writer.
+    if args.resume:
+        resume_checkpoint(out_dir)  # (before the lock, which would create a missing directory)
+    else:
+        # A fresh run's settings are checked before the directory is touched.
+        _check_until(args.until, cls.validate_config(overrides)["steps"])
+
+    # The lock, then what the directory holds is checked (and read) by its one writer.
     with run_lock(out_dir):
         if args.resume:
             info = checkpoint_info(resume_checkpoint(out_dir))
@@ -134,16 +146,13 @@ def _train(args) -> int:
             config, seed = {**info["config"], **overrides}, info["seed"]
             # A checkpoint's config is held to its tensors before anything is built from it.
             check_sizes(ckpt, cls, cls.validate_config(info["config"]))
+            _check_until(args.until, cls.validate_config(config)["steps"])
         else:
             if os.path.exists(ckpt) and not args.overwrite:
                 raise UserError(f"{out_dir} already holds a run ({ckpt}); pass --resume to "
                                 "continue it, --overwrite to start over there, or --out DIR for "
                                 "a new run")
             config, seed = overrides, (0 if seed is None else seed)
-        total = cls.validate_config(config)["steps"]
-        if args.until is not None and args.until > total:
-            raise UserError(f"--until {args.until}: past the run's total of {total} steps "
-                            "(--steps); --until stops a run on the way")
 
         try:
             recipe = cls(config, device=args.device, seed=seed)
