@@ -52,7 +52,7 @@ def trial(index: int, root: str, recipe: str, max_delay: float, rng, env) -> dic
     child.send_signal(signal.SIGKILL)
     child.wait()
     ckpt = os.path.join(out, CHECKPOINT_NAME)
-    leftovers = sorted(f for f in os.listdir(out) if f.endswith(".tmp")) if os.path.isdir(out) else []
+    leftovers = [f for f in os.listdir(out) if f.endswith(".tmp")] if os.path.isdir(out) else []
     row = {"trial": index, "delay_s": delay, "exited_before_kill": exited_first,
            "checkpoint": os.path.exists(ckpt), "tmp_before": len(leftovers),
            "lock_left": os.path.exists(os.path.join(out, "run.lock")), "step": None,

@@ -20,7 +20,6 @@ import warnings
 import numpy as np
 import pytest
 
-import tinygrad_pt as tg
 from tinygrad_pt import cli
 from tinygrad_pt.errors import UserError
 from tinygrad_pt.train import checkpoint as ckpt_mod
@@ -30,7 +29,7 @@ from tinygrad_pt.train.loop import TrainingInterrupted, train
 from tinygrad_pt.train.metrics import read_metrics
 from tinygrad_pt.train.recipe import memory_limit
 from tinygrad_pt.train.recipes import RECIPES, get_recipe
-from tinygrad_pt.train.rundir import LOCK_NAME, RunDirError, run_lock
+from tinygrad_pt.train.rundir import LOCK_NAME, run_lock
 
 from hostile_files import safetensors_bytes
 from test_checkpoint_resume import TINY, TinyRegression, assert_same_state, full_state
@@ -668,3 +667,12 @@ def test_the_crash_test_in_small(tmp_path):
     text = out.read_text()
     assert "| resumes blocked by a stale lock or temporary file | 0 |" in text
     assert "3 of 3" in text
+
+
+def test_the_digits_sizes_of_the_estimates_are_the_data():
+    from tinygrad_pt.data import load_digits
+    from tinygrad_pt.train.recipes.digits import DigitsRecipe
+    x_train, _ = load_digits("train")
+    x_test, _ = load_digits("test")
+    assert (len(x_train), len(x_test), x_train.shape[1]) == \
+        (DigitsRecipe.N_TRAIN, DigitsRecipe.N_TEST, DigitsRecipe.PIXELS)

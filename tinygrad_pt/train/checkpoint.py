@@ -327,7 +327,8 @@ def load_checkpoint(path, recipe) -> int:
     try:
         recipe.load_extra_state({k: t.data for k, t in sections["extra"].items()})
     except (ValueError, TypeError, KeyError, IndexError) as e:
-        raise CheckpointError(f"{path!r}: cannot load the extra state ({', '.join(sections['extra']) or 'none'}) "
+        held = ", ".join(sections["extra"]) or "none"
+        raise CheckpointError(f"{path!r}: cannot load the extra state ({held}) "
                               f"into the {recipe.name!r} recipe: {type(e).__name__}: {e}") from e
     try:
         recipe.rng.bit_generator.state = info["rng_recipe"]

@@ -2,16 +2,21 @@
 
     recipe = make_recipe("vae", {"steps": 2000})
     final = train(recipe, "runs/vae")            # -> {"test_elbo": ..., ...}
-    final = train(recipe2, "runs/vae", resume=True, steps=4000)   # continue to 4000 steps
+    final = train(recipe2, "runs/vae", resume=True)   # continue a stopped run to its total
 
 A recipe (train/recipe.py) says how to take one step and how to evaluate; the loop owns the rest:
 
   - steps, and a tqdm bar showing the step's metrics and the throughput (steps/s and examples/s);
-  - the metrics are read back to the host only every ``log_every`` steps: that is the loop's one
-    sync with the device (nanoGPT's habit), so on a GPU the steps in between queue up freely;
+  - the metrics are read back to the host only every ``log_every`` steps (and before a save):
+    that is the loop's one sync with the device (nanoGPT's habit), so on a GPU the steps in
+    between queue up freely; a NaN/Inf metric there stops the run (TrainingDiverged), and the
+    weights are checked finite before each save, so a diverged run keeps its last good file;
   - ``recipe.evaluate()`` every ``eval_every`` steps and at the end, logged with the train rows to
     ``out_dir/metrics.jsonl`` (train/metrics.py);
-  - checkpoints (train/checkpoint.py) every ``checkpoint_every`` steps, at the end, and on Ctrl-C;
+  - checkpoints (train/checkpoint.py) every ``checkpoint_every`` steps, at the end, and on
+    Ctrl-C or SIGTERM (one path: the step finishes, the checkpoint is written, then
+    TrainingInterrupted, a KeyboardInterrupt carrying the signal);
+  - the run directory's lock (train/rundir.py) for the whole run: one writer at a time;
   - ``out_dir/config.json``; at the end ``recipe.artifacts(out_dir)``, a loss-curve PNG and the
     recipe's one-line summary.
 
@@ -24,7 +29,6 @@ trains exactly like one that never stopped, although only the first evaluated at
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import math
 import os

@@ -47,7 +47,8 @@ def _is_int(v) -> bool:
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+    return (isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_)))
 
 
 def int_in(lo: int, hi: int | None = None, why: str = "") -> Check:
@@ -105,7 +106,7 @@ class Recipe:
     # What each config value must be (see Check). Subclasses extend it with their own keys;
     # tests/test_cli.py holds every registered recipe to a check for every key of its defaults.
     checks: dict = {"steps": POSITIVE_INT, "batch_size": POSITIVE_INT, "eval_every": COUNT,
-                    "log_every": COUNT, "checkpoint_every": COUNT}
+                    "log_every": COUNT}
 
     def __init__(self, config: dict | None = None, device: str = "cpu", seed: int = 0):
         self.config = self.validate_config(config)

@@ -1,10 +1,8 @@
 """DigitsRecipe: the shared part of the recipes that train on the 8x8 digits (ae, dae, vae, gan,
-simclr, moco): the digits splits, random batches and config checks, and the names their
-evaluations and plots share.
+simclr, moco): the digits splits, random batches, the sizes their memory estimates count in,
+and the names their evaluations and plots share.
 """
 from __future__ import annotations
-
-import numpy as np
 
 from ...data import load_digits
 from ..recipe import Recipe
@@ -17,7 +15,13 @@ RECONSTRUCTIONS_NAME = "reconstructions.png"
 
 
 class DigitsRecipe(Recipe):
-    """The shared part of the digits recipes: data, batches and config checks."""
+    """The shared part of the digits recipes: data, batches and sizes."""
+
+    # Digits: 8x8 images, flattened; the split sizes of load_digits (held to it by a test), for
+    # memory estimates made before any data is loaded.
+    PIXELS = 64
+    N_TEST = 359
+    N_TRAIN = 1438
 
     def load_data(self) -> None:
         """The fixed digits split: x_* (N, 64) float32 in [0, 1], y_* (N,) int64."""
@@ -28,11 +32,6 @@ class DigitsRecipe(Recipe):
         """(x,): `batch_size` train images (N, 64) drawn with replacement by self.rng."""
         idx = self.rng.integers(0, len(self.x_train), self.config["batch_size"])
         return (self.x_train[idx],)
-
-    # Digits: 8x8 images, flattened.
-    PIXELS = 64
-    N_TEST = 359   # the size of the test split's size (load_digits("test")): evaluation batches
-    N_TRAIN = 1438
 
     @staticmethod
     def mlp_size(*widths) -> int:

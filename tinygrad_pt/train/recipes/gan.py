@@ -94,7 +94,8 @@ class GANRecipe(DigitsRecipe):
     @classmethod
     def memory_bytes(cls, c):
         z, h = c["latent"], c["hidden"]
-        rows = max(2 * c["batch_size"], c["score_samples"], cls.N_TRAIN)  # D's probe: the train split
+        # D sees real and fake batches; its probe, the whole train split
+        rows = max(2 * c["batch_size"], c["score_samples"], cls.N_TRAIN)
         return (super().memory_bytes(c) + 4 * c["score_samples"] * z
                 + cls.activation_bytes(rows, z, h, h, cls.PIXELS, h, h, 1))
 
