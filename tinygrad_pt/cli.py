@@ -125,7 +125,7 @@ def _train(args) -> int:
         resume_checkpoint(out_dir)  # (before the lock, which would create a missing directory)
     else:
         # A fresh run's settings are checked before the directory is touched.
-        _check_until(args.until, cls.validate_config(overrides)["steps"])
+        _check_until(args.until, cls.validate_config(overrides, args.device)["steps"])
 
     # The lock, then what the directory holds is checked (and read) by its one writer.
     with run_lock(out_dir):
@@ -145,8 +145,8 @@ def _train(args) -> int:
                                     f"({info['config'].get('steps', '?')})")
             config, seed = {**info["config"], **overrides}, info["seed"]
             # A checkpoint's config is held to its tensors before anything is built from it.
-            check_sizes(ckpt, cls, cls.validate_config(info["config"]))
-            _check_until(args.until, cls.validate_config(config)["steps"])
+            check_sizes(ckpt, cls, cls.validate_config(info["config"], args.device))
+            _check_until(args.until, cls.validate_config(config, args.device)["steps"])
         else:
             if os.path.exists(ckpt) and not args.overwrite:
                 raise UserError(f"{out_dir} already holds a run ({ckpt}); pass --resume to "

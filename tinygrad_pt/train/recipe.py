@@ -83,9 +83,16 @@ PROBABILITY = number_in(0, 1)
 BOOL = Check("true or false", lambda v: isinstance(v, (bool, np.bool_)))
 
 
-def memory_limit() -> int:
-    """Half of this machine's physical memory, in bytes: the most a run's estimate may need.
-    (Half, so that the OS, the data and a second process still fit; 0 where it cannot be read.)"""
+def memory_limit(device: str = "cpu") -> int:
+    """Half of the memory a run on `device` allocates from, in bytes: the machine's physical
+    memory (cpu), the GPU's (cuda). The most a run's estimate may need: half, so that the OS,
+    the data and a second process still fit. 0 where it cannot be read (no limit then)."""
+    if device == "cuda":
+        try:
+            from ..backend import cupy_module
+            return int(cupy_module().cuda.runtime.memGetInfo()[1]) // 2
+        except Exception:  # noqa: BLE001 (no GPU here: the device check says so, not this)
+            pass
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
     except (ValueError, OSError, AttributeError):
@@ -109,7 +116,7 @@ class Recipe:
                     "log_every": COUNT}
 
     def __init__(self, config: dict | None = None, device: str = "cpu", seed: int = 0):
-        self.config = self.validate_config(config)
+        self.config = self.validate_config(config, device)
         self.device = device
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -123,7 +130,7 @@ class Recipe:
 
     # -- the config, checked before anything is built ----------------------------------------
     @classmethod
-    def validate_config(cls, config: dict | None) -> dict:
+    def validate_config(cls, config: dict | None, device: str = "cpu") -> dict:
         """The defaults overridden by `config`, every value checked (type and range), the
         settings checked together (``check_config``) and the memory they need estimated; a
         UserError naming the key, the value and what is expected otherwise. Runs before any
@@ -142,7 +149,7 @@ class Recipe:
             if check is not None and not check.ok(value):
                 cls.bad(c, key, check.expected)
         cls.check_config(c)
-        cls.check_memory(c)
+        cls.check_memory(c, device)
         return c
 
     @classmethod
@@ -170,13 +177,14 @@ class Recipe:
         return 16 * sum(sizes.values()) if sizes else 0
 
     @classmethod
-    def check_memory(cls, c: dict) -> None:
-        need, limit = cls.memory_bytes(c), memory_limit()
+    def check_memory(cls, c: dict, device: str = "cpu") -> None:
+        need, limit = cls.memory_bytes(c), memory_limit(device)
         if limit and need > limit:
             sized = ", ".join(f"{k}={c[k]!r}" for k in cls.size_keys if k in c)
+            where = "the GPU's" if device == "cuda" else "this machine's"
             raise UserError(f"{cls.name}: this config needs about {_gib(need)} of memory "
                             f"({sized}), more than the {_gib(limit)} a run may take (half of "
-                            f"this machine's {_gib(2 * limit)}); lower those settings")
+                            f"{where} {_gib(2 * limit)}); lower those settings")
 
     # The settings that size a run's memory, named in the estimate's error.
     size_keys: tuple = ("batch_size",)

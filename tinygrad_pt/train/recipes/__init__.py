@@ -93,7 +93,7 @@ def load_run(from_dir, device: str = "cpu", require=None) -> tuple:
     try:
         # Before anything is built: the config's values and the memory it needs, then the
         # config against the tensors the file holds (a small file must not allocate a huge model).
-        check_sizes(path, cls, cls.validate_config(info["config"]))
+        check_sizes(path, cls, cls.validate_config(info["config"], device))
         recipe = cls(info["config"], device=device, seed=info["seed"])
     except CheckpointError:
         raise
