@@ -291,6 +291,16 @@ def test_bad_step_options(tiny, tmp_path, capsys, argv, message):
     assert message in err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--steps", 0], "--steps 0: expected a positive number of steps"),
+    (["demo", "--seed", -1], "--seed -1: expected an integer >= 0"),
+    (["train", "tiny", "--seed", -1], "--seed -1: expected an integer >= 0"),
+    (["sample", "--from", __file__], f"--from {__file__}: no such run directory"),
+])
+def test_other_bad_options(tiny, capsys, argv, message):
+    assert message in fails(capsys, *argv)
+
+
 def test_resume_to_fewer_steps_than_done(tiny, tmp_path, capsys):
     assert run("train", "tiny", "--steps", 4, "--out", tmp_path, "--quiet") == 0
     err = fails(capsys, "train", "tiny", "--resume", "--steps", 2, "--out", tmp_path, "--quiet")

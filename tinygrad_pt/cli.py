@@ -28,8 +28,17 @@ MAX_SAMPLES = 10_000
 # ----------------------------------------------------------------------------------------------------
 # demo
 
+def _check_seed(seed) -> None:
+    if seed is not None and seed < 0:
+        raise UserError(f"--seed {seed}: expected an integer >= 0")
+
+
 def _demo(args) -> int:
     from .train.digits_mlp import train_digits_mlp
+
+    if args.steps < 1:
+        raise UserError(f"--steps {args.steps}: expected a positive number of steps")
+    _check_seed(args.seed)
 
     result = train_digits_mlp(steps=args.steps, device=args.device, seed=args.seed)
     print(f"digits MLP: {result['steps']} steps in {result['seconds']:.1f} s "
@@ -110,6 +119,7 @@ def _train(args) -> int:
     from .train.rundir import run_lock
 
     _check_counts(args)
+    _check_seed(args.seed)
     try:
         cls = get_recipe(args.name)
     except ImportError as e:
@@ -177,6 +187,8 @@ def _train(args) -> int:
 def _sample(args) -> int:
     from .train.recipes import load_run
 
+    if not os.path.isdir(args.from_dir):
+        raise UserError(f"--from {args.from_dir}: no such run directory")
     if args.n < 1:
         raise UserError(f"--n must be positive, got {args.n}")
     if args.n > MAX_SAMPLES:
