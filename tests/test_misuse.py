@@ -310,7 +310,7 @@ def test_resume_to_fewer_steps_than_done(tiny, tmp_path, capsys):
 def test_out_that_is_a_file_or_too_long(tiny, tmp_path, capsys):
     (tmp_path / "f").write_text("x")
     err = fails(capsys, "train", "tiny", "--steps", 2, "--out", tmp_path / "f", "--quiet")
-    assert "is a file, not a directory" in err
+    assert "exists and is not a directory" in err
     err = fails(capsys, "train", "tiny", "--steps", 2, "--out", tmp_path / ("x" * 300), "--quiet")
     assert "cannot create the run directory" in err and "File name too long" in err
 
