@@ -39,7 +39,7 @@ def prepare_run_dir(out_dir) -> str:
     """Create `out_dir` if needed; a RunDirError in the user's terms when it cannot be one."""
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise RunDirError(f"run directory {out_dir!r} (--out) is a file, not a directory; "
+        raise RunDirError(f"run directory {out_dir!r} (--out) exists and is not a directory; "
                           "give a directory (it is created if missing)")
     try:
         os.makedirs(out_dir, exist_ok=True)
