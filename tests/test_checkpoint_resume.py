@@ -29,7 +29,7 @@ from tinygrad_pt.train.checkpoint import (CHECKPOINT_NAME, FORMAT_VERSION, Check
                                           checkpoint_info, load_checkpoint, save_checkpoint)
 from tinygrad_pt.train.loop import train
 from tinygrad_pt.train.metrics import read_metrics
-from tinygrad_pt.train.recipe import Recipe
+from tinygrad_pt.train.recipe import COUNT, FRACTION, POSITIVE, POSITIVE_INT, Recipe
 from tinygrad_pt.train.recipes import RECIPES, get_recipe
 
 _DIGITS = {}
@@ -49,6 +49,13 @@ class TinyRegression(Recipe):
     name = "tiny"
     defaults = {"steps": 12, "batch_size": 16, "eval_every": 4, "log_every": 1, "lr": 1e-2,
                 "hidden": 16, "dropout": 0.25, "warmup": 1}
+    checks = {**Recipe.checks, "lr": POSITIVE, "hidden": POSITIVE_INT, "dropout": FRACTION,
+              "warmup": COUNT}
+    size_keys = ("batch_size", "hidden")
+
+    @classmethod
+    def state_sizes(cls, c):
+        return {"mlp": 64 * c["hidden"] + c["hidden"] + c["hidden"] + 1}
 
     def build(self):
         c = self.config

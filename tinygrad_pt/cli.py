@@ -3,7 +3,8 @@
     tinygrad-pt demo                                   a small digits MLP, end to end (a minute)
     tinygrad-pt train gpt                              train a model family (runs/gpt by default)
     tinygrad-pt train vae --steps 2000 --set lr=1e-3   override the step count and the config
-    tinygrad-pt train vae --resume --steps 4000        continue runs/vae to 4000 steps in total
+    tinygrad-pt train vae --steps 4000 --until 2000    stop on the way (exactly resumable)
+    tinygrad-pt train vae --resume                     continue runs/vae to its 4000 steps
     tinygrad-pt sample --from runs/gpt --n 4           generate from a trained run
     tinygrad-pt probe --from runs/simclr               linear probe / fine-tune a contrastive run
     tinygrad-pt bench all --compare torch              time ops and training steps (vs PyTorch)
@@ -11,20 +12,33 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import signal
 import sys
+import warnings
 
-from .errors import UserError
+from .errors import TrainingDiverged, UserError
 
 PROG = "tinygrad-pt"
+MAX_SAMPLES = 10_000
 
 
 # ----------------------------------------------------------------------------------------------------
 # demo
 
+def _check_seed(seed) -> None:
+    if seed is not None and seed < 0:
+        raise UserError(f"--seed {seed}: expected an integer >= 0")
+
+
 def _demo(args) -> int:
     from .train.digits_mlp import train_digits_mlp
+
+    if args.steps < 1:
+        raise UserError(f"--steps {args.steps}: expected a positive number of steps")
+    _check_seed(args.seed)
 
     result = train_digits_mlp(steps=args.steps, device=args.device, seed=args.seed)
     print(f"digits MLP: {result['steps']} steps in {result['seconds']:.1f} s "
@@ -82,11 +96,30 @@ def parse_overrides(pairs, defaults: dict) -> dict:
     return out
 
 
-def _train(args) -> int:
-    from .train.checkpoint import CHECKPOINT_NAME, checkpoint_info
-    from .train.loop import resume_checkpoint, train
-    from .train.recipes import get_recipe, make_recipe
+def _check_counts(args) -> None:
+    """The step options, checked before anything is loaded (in the option's own name)."""
+    for option, value, least in (("--steps", args.steps, 1), ("--until", args.until, 1),
+                                 ("--eval-every", args.eval_every, 0),
+                                 ("--checkpoint-every", args.checkpoint_every, 0)):
+        if value is not None and value < least:
+            expected = "a positive number of steps" if least else "0 (only at the end) or more"
+            raise UserError(f"{option} {value}: expected {expected}")
 
+
+def _check_until(until, total: int) -> None:
+    if until is not None and until > total:
+        raise UserError(f"--until {until}: past the run's total of {total} steps (--steps); "
+                        "--until stops a run on the way")
+
+
+def _train(args) -> int:
+    from .train.checkpoint import CHECKPOINT_NAME, check_sizes, checkpoint_info
+    from .train.loop import resume_checkpoint, train
+    from .train.recipes import get_recipe
+    from .train.rundir import run_lock
+
+    _check_counts(args)
+    _check_seed(args.seed)
     try:
         cls = get_recipe(args.name)
     except ImportError as e:
@@ -99,28 +132,52 @@ def _train(args) -> int:
     seed = args.seed
 
     if args.resume:
-        info = checkpoint_info(resume_checkpoint(out_dir))
-        if info["recipe"] != args.name:
-            raise UserError(f"{ckpt} is a checkpoint of {info['recipe']!r}, not {args.name!r}")
-        if seed is not None and seed != info["seed"]:
-            raise UserError(f"--seed {seed}: a resumed run keeps the seed it started with "
-                            f"({info['seed']}); drop --seed")
-        config, seed = {**info["config"], **overrides}, info["seed"]
+        resume_checkpoint(out_dir)  # (before the lock, which would create a missing directory)
     else:
-        if os.path.exists(ckpt) and not args.overwrite:
-            raise UserError(f"{out_dir} already holds a run ({ckpt}); pass --resume to continue "
-                            "it, --overwrite to start over there, or --out DIR for a new run")
-        config, seed = overrides, (0 if seed is None else seed)
+        # A fresh run's settings are checked before the directory is touched.
+        _check_until(args.until, cls.validate_config(overrides, args.device)["steps"])
 
-    try:
-        recipe = make_recipe(args.name, config, device=args.device, seed=seed)
-    except ValueError as e:  # e.g. a config value a model rejects (GPTConfig: n_head=0)
-        raise UserError(str(e)) from e
-    try:
-        train(recipe, out_dir, resume=args.resume, progress=not args.quiet,
-              eval_every=args.eval_every, checkpoint_every=args.checkpoint_every)
-    except KeyboardInterrupt:
-        return 130  # the loop saved a checkpoint and said how to resume
+    # The lock, then what the directory holds is checked (and read) by its one writer.
+    with run_lock(out_dir):
+        if args.resume:
+            info = checkpoint_info(resume_checkpoint(out_dir))
+            if info["recipe"] != args.name:
+                raise UserError(f"{ckpt} is a checkpoint of {info['recipe']!r}, not "
+                                f"{args.name!r}")
+            if seed is not None and seed != info["seed"]:
+                raise UserError(f"--seed {seed}: a resumed run keeps the seed it started with "
+                                f"({info['seed']}); drop --seed")
+            for option, value in (("--steps", args.steps), ("--until", args.until)):
+                if value is not None and value < info["step"]:
+                    raise UserError(f"{option} {value}: the run in {out_dir} is already at step "
+                                    f"{info['step']}; ask for at least {info['step']} steps, or "
+                                    "leave it out to continue to the run's own total "
+                                    f"({info['config'].get('steps', '?')})")
+            config, seed = {**info["config"], **overrides}, info["seed"]
+            # A checkpoint's config is held to its tensors before anything is built from it.
+            check_sizes(ckpt, cls, cls.validate_config(info["config"], args.device))
+            _check_until(args.until, cls.validate_config(config, args.device)["steps"])
+        else:
+            if os.path.exists(ckpt) and not args.overwrite:
+                raise UserError(f"{out_dir} already holds a run ({ckpt}); pass --resume to "
+                                "continue it, --overwrite to start over there, or --out DIR for "
+                                "a new run")
+            config, seed = overrides, (0 if seed is None else seed)
+
+        try:
+            recipe = cls(config, device=args.device, seed=seed)
+        except UserError:
+            raise
+        except ValueError as e:  # e.g. a config value a model rejects
+            raise UserError(str(e)) from e
+        try:
+            train(recipe, out_dir, steps=args.until, resume=args.resume,
+                  progress=not args.quiet, eval_every=args.eval_every,
+                  checkpoint_every=args.checkpoint_every)
+        except KeyboardInterrupt as e:
+            # The loop saved a checkpoint and said how to resume (unless it was a second
+            # signal): the shell's convention, 128 + the signal, 130 for Ctrl-C, 143 for SIGTERM.
+            return 128 + int(getattr(e, "signum", signal.SIGINT))
     return 0
 
 
@@ -130,8 +187,13 @@ def _train(args) -> int:
 def _sample(args) -> int:
     from .train.recipes import load_run
 
+    if not os.path.isdir(args.from_dir):
+        raise UserError(f"--from {args.from_dir}: no such run directory")
     if args.n < 1:
         raise UserError(f"--n must be positive, got {args.n}")
+    if args.n > MAX_SAMPLES:
+        raise UserError(f"--n {args.n}: at most {MAX_SAMPLES} samples a call (they go into one "
+                        "image grid or text file); run sample again for more")
     recipe, _ = load_run(args.from_dir, args.device)
     try:
         paths = recipe.sample(args.from_dir, n=args.n)
@@ -196,7 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "PNG plots.")
     tr.add_argument("name", choices=list(RECIPES), help="the model family")
     tr.add_argument("--steps", type=int, default=None,
-                    help="total optimisation steps (default: the recipe's)")
+                    help="total optimisation steps, which learning-rate schedules span "
+                    "(default: the recipe's)")
+    tr.add_argument("--until", type=int, default=None, metavar="STEP",
+                    help="stop at this step of the --steps run (checkpoint saved); a later "
+                    "--resume continues it exactly as if it had not stopped")
     tr.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     tr.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/NAME)")
     tr.add_argument("--resume", action="store_true",
@@ -256,18 +322,47 @@ def _check_device(device: str) -> None:
             raise UserError(str(e)) from None
 
 
+# Errors of the machine, not of the program: a full disk, a quota, a read-only or vanished
+# directory, a name too long for the file system. One line each, never a traceback.
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                       errno.ENAMETOOLONG, errno.EFBIG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST}
+
+# Exit statuses: 0 done; 2 a usage error (the message says what to change); 3 a run that
+# diverged (NaN/Inf; its last good checkpoint kept); 128 + signal for a run stopped by a signal
+# (130 SIGINT, 143 SIGTERM), its checkpoint saved; 1 (a traceback) only for a bug.
+EXIT_USAGE, EXIT_DIVERGED = 2, 3
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):
+    return f"{PROG}: warning: {message}\n"
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous_format = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning  # a warning of the command is one line too
     try:
         if args.command not in ("demo",):
             _check_device(args.device)
         return args.run(args)
+    except TrainingDiverged as e:
+        parser.exit(EXIT_DIVERGED, f"{PROG} {args.command}: error: {e}\n")
     except (UserError, FileNotFoundError) as e:
         # A user error (a checkpoint that does not fit is one too: CheckpointError) or a
         # missing file: the message says what and where. Other exceptions keep their
         # traceback: they are bugs, not usage errors.
-        parser.exit(2, f"{PROG} {args.command}: error: {e}\n")
+        parser.exit(EXIT_USAGE, f"{PROG} {args.command}: error: {e}\n")
+    except OSError as e:
+        if e.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        parser.exit(EXIT_USAGE, f"{PROG} {args.command}: error: {e.strerror or e}{where}\n")
+    except KeyboardInterrupt:  # Ctrl-C before training began (loading data, building)
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    finally:
+        warnings.formatwarning = previous_format
 
 
 if __name__ == "__main__":

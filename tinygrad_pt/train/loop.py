@@ -2,16 +2,21 @@
 
     recipe = make_recipe("vae", {"steps": 2000})
     final = train(recipe, "runs/vae")            # -> {"test_elbo": ..., ...}
-    final = train(recipe2, "runs/vae", resume=True, steps=4000)   # continue to 4000 steps
+    final = train(recipe2, "runs/vae", resume=True)   # continue a stopped run to its total
 
 A recipe (train/recipe.py) says how to take one step and how to evaluate; the loop owns the rest:
 
   - steps, and a tqdm bar showing the step's metrics and the throughput (steps/s and examples/s);
-  - the metrics are read back to the host only every ``log_every`` steps: that is the loop's one
-    sync with the device (nanoGPT's habit), so on a GPU the steps in between queue up freely;
+  - the metrics are read back to the host only every ``log_every`` steps (and before a save):
+    that is the loop's one sync with the device (nanoGPT's habit), so on a GPU the steps in
+    between queue up freely; a NaN/Inf metric there stops the run (TrainingDiverged), and the
+    weights are checked finite before each save, so a diverged run keeps its last good file;
   - ``recipe.evaluate()`` every ``eval_every`` steps and at the end, logged with the train rows to
     ``out_dir/metrics.jsonl`` (train/metrics.py);
-  - checkpoints (train/checkpoint.py) every ``checkpoint_every`` steps, at the end, and on Ctrl-C;
+  - checkpoints (train/checkpoint.py) every ``checkpoint_every`` steps, at the end, and on
+    Ctrl-C or SIGTERM (one path: the step finishes, the checkpoint is written, then
+    TrainingInterrupted, a KeyboardInterrupt carrying the signal);
+  - the run directory's lock (train/rundir.py) for the whole run: one writer at a time;
   - ``out_dir/config.json``; at the end ``recipe.artifacts(out_dir)``, a loss-curve PNG and the
     recipe's one-line summary.
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import signal
@@ -35,13 +41,15 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from ..backend import get_rng_state, set_rng_state
-from ..errors import UserError
+from ..backend import array_module, get_rng_state, set_rng_state
+from ..errors import TrainingDiverged, UserError
 from ..tensor import Tensor
 from .checkpoint import CHECKPOINT_NAME, checkpoint_info, load_checkpoint, save_checkpoint
 from .metrics import MetricsLog, read_metrics, truncate
+from .rundir import run_lock
 
-__all__ = ["train", "optimize", "resume_checkpoint", "METRICS_NAME", "CONFIG_NAME", "LOSS_CURVES_NAME"]
+__all__ = ["train", "optimize", "resume_checkpoint", "TrainingInterrupted", "TrainingDiverged",
+           "METRICS_NAME", "CONFIG_NAME", "LOSS_CURVES_NAME"]
 
 METRICS_NAME = "metrics.jsonl"
 CONFIG_NAME = "config.json"
@@ -129,32 +137,62 @@ def _isolated(recipe):
             m.training = training
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """The run stopped on SIGINT (Ctrl-C) or SIGTERM (a batch scheduler's stop); ``signum`` says
+    which, so that the command exits with the conventional 128 + signum (130, 143)."""
+
+    def __init__(self, message: str = "", signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = signum
+
+
+# The stopping signals: SIGINT (Ctrl-C) and SIGTERM (what kill, systemd and batch schedulers such
+# as Slurm send before they kill), taken by one path.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class _GracefulInterrupt:
-    """Ctrl-C asks the loop to stop after the current step (the state is consistent between
-    steps, never inside one); a second Ctrl-C stops at once, without a checkpoint. The handler is
-    installed only in the main thread (Python delivers signals nowhere else)."""
+    """Ctrl-C or SIGTERM asks the loop to stop after the current step (the state is consistent
+    between steps, never inside one); a second one stops at once, without a checkpoint. The
+    handlers are installed only in the main thread (Python delivers signals nowhere else)."""
 
     def __init__(self, announce):
         self.requested = False
+        self.signum = None
         self._announce = announce
-        self._previous = None
+        self._previous = {}
 
     def _handler(self, signum, frame):
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self._announce("interrupted: finishing this step and saving a checkpoint "
-                       "(Ctrl-C again to quit at once, without one)")
+            raise TrainingInterrupted(f"{signal.Signals(signum).name} again: stopped at once, "
+                                      "without a checkpoint", signum)
+        self.requested, self.signum = True, signum
+        what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        self._announce(f"interrupted ({what}): finishing this step and saving a checkpoint "
+                       f"({what} again to quit at once, without one)")
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            for signum in _STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handler)
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
         return False
+
+
+def _first_nonfinite_state(recipe):
+    """The first module entry (``module.<name>.<key>``) holding NaN or Inf, else None. A pass
+    over the weights (and on a GPU a sync): done only before a checkpoint is written, so that a
+    diverged run never overwrites its last good checkpoint with NaN weights."""
+    for name, module in recipe.modules.items():
+        for key, t in module.state_dict().items():
+            if t.dtype.kind == "f" and not bool(array_module(t.data).isfinite(t.data).all()):
+                return f"module.{name}.{key}"
+    return None
 
 
 def _versions(device: str) -> dict:
@@ -187,21 +225,26 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
           eval_every=None, checkpoint_every=None, *, artifacts: bool = True) -> dict:
     """Train `recipe` for `steps` steps in total, writing the run into `out_dir`.
 
-    steps             total optimisation steps (default ``recipe.config["steps"]``); a resumed run
-                      continues from its checkpoint's step up to this total
+    steps             total optimisation steps of this call (default ``recipe.config["steps"]``,
+                      which is also what learning-rate schedules are built to span: a smaller
+                      `steps` stops early on the way, and a later resume continues exactly); a
+                      resumed run continues from its checkpoint's step up to this total
     resume            load ``out_dir/checkpoint.safetensors`` first (it must exist); the metrics
                       log is cut back to the checkpoint's step and appended to
     progress          the tqdm bar, eval lines and the closing summary (False: silent)
     eval_every        evaluate every this many steps (default ``config["eval_every"]``; 0: only at
                       the end)
     checkpoint_every  save every this many steps (default: at each evaluation; 0: only at the
-                      end). A checkpoint is also saved at the end and on Ctrl-C.
+                      end). A checkpoint is also saved at the end and on Ctrl-C / SIGTERM.
     artifacts         at the end, call ``recipe.artifacts(out_dir)`` and plot the loss curves
                       (False skips both: quick tests)
 
-    Returns the final evaluation metrics (``recipe.evaluate()`` at the last step), which the
-    closing line passes to ``recipe.summary``. Ctrl-C finishes the current step, saves a
-    checkpoint and raises KeyboardInterrupt.
+    The run holds ``out_dir``'s lock (train/rundir.py) from start to end: a second run into the
+    same directory fails at once. Returns the final evaluation metrics (``recipe.evaluate()`` at
+    the last step), which the closing line passes to ``recipe.summary``. Ctrl-C or SIGTERM
+    finishes the current step, saves a checkpoint and raises TrainingInterrupted (a
+    KeyboardInterrupt). A train metric that turns NaN/Inf raises TrainingDiverged, the last
+    good checkpoint kept.
     """
     cfg = recipe.config
     steps = cfg.get("steps") if steps is None else steps
@@ -212,10 +255,17 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
     checkpoint_every = _cadence("checkpoint_every",
                                 eval_every if checkpoint_every is None else checkpoint_every)
     log_every = max(1, _cadence("log_every", cfg.get("log_every", 10)))
-    batch_size = cfg.get("batch_size")
 
     out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    with run_lock(out_dir):  # one writer per run directory, for the whole run
+        return _train_locked(recipe, out_dir, steps, resume, progress, eval_every,
+                             checkpoint_every, log_every, artifacts)
+
+
+def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoint_every,
+                  log_every, artifacts) -> dict:
+    cfg = recipe.config
+    batch_size = cfg.get("batch_size")
     ckpt_path = os.path.join(out_dir, CHECKPOINT_NAME)
     log_path = os.path.join(out_dir, METRICS_NAME)
     say = tqdm.write if progress else (lambda *a, **k: None)
@@ -227,17 +277,26 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
         elapsed0 = checkpoint_info(ckpt_path)["elapsed"]
         if start_step > steps:
             raise UserError(f"train: the checkpoint in {out_dir!r} is at step {start_step}, past "
-                            f"the requested total steps={steps}; ask for more steps")
+                            f"the requested total steps={steps}; ask for at least {start_step} "
+                            "steps (--steps), or leave --steps out to continue to the run's own "
+                            "total")
         truncate(log_path, start_step)  # rows written after the checkpoint would repeat
         log = MetricsLog(log_path, fresh=False)
         say(f"{recipe.name}: resumed from step {start_step} of {steps} ({ckpt_path})")
     else:
+        # A new run here replaces the old one whole: its checkpoint goes now, so that a new run
+        # that stops (or diverges) before its first save does not leave the old weights beside
+        # the new log.
+        if os.path.exists(ckpt_path):
+            os.unlink(ckpt_path)
         log = MetricsLog(log_path, fresh=True)
     _write_config(os.path.join(out_dir, CONFIG_NAME), recipe, steps, eval_every, checkpoint_every,
                   log_every, start_step)
 
     session_start = time.perf_counter()
     elapsed = lambda: elapsed0 + time.perf_counter() - session_start  # noqa: E731
+    saved_step = start_step if resume else None  # the step of the checkpoint on disk
+    last_finite = None  # (step, metrics) of the last log step whose metrics were all finite
 
     def evaluate(step):
         with _isolated(recipe):
@@ -246,8 +305,42 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
         say(f"step {step}: eval {_format(metrics)}")
         return metrics
 
+    def diverged(step, what):
+        bar.close()
+        kept = (f"the checkpoint of step {saved_step} in {ckpt_path} is kept, untouched"
+                if saved_step is not None else "no checkpoint was written")
+        before = (f"the last finite metrics were at step {last_finite[0]}: "
+                  f"{_format(last_finite[1])}" if last_finite else "no step logged finite metrics")
+        hint = (f"lower the learning rate (lr={cfg['lr']!r}; e.g. --set lr={cfg['lr'] / 10:g})"
+                if isinstance(cfg.get("lr"), (int, float)) else "lower the learning rate")
+        raise TrainingDiverged(f"{recipe.name}: training diverged at step {step}: {what}; "
+                               f"{before}; {kept}. Start again with other settings, most often: "
+                               f"{hint} (tinygrad-pt train {recipe.name} --overwrite ...)")
+
+    def check_finite(step, values):
+        nonlocal last_finite
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            diverged(step, ", ".join(f"{k} is {values[k]}" for k in bad))
+        last_finite = (step, values)
+
     def checkpoint(step):
-        save_checkpoint(ckpt_path, recipe, step, elapsed())
+        """Save, unless the weights went non-finite (then stop, keeping the last good file)."""
+        nonlocal saved_step
+        bad = _first_nonfinite_state(recipe)
+        if bad:
+            diverged(step, f"the weights hold NaN or Inf ({bad})")
+        try:
+            save_checkpoint(ckpt_path, recipe, step, elapsed())
+        except OSError as e:  # a full disk, a quota, a directory gone read-only
+            raise UserError(f"cannot write the checkpoint of step {step} to {ckpt_path}: "
+                            f"{e.strerror or e}; "
+                            + (f"the checkpoint of step {saved_step} there is intact (saves are "
+                               "atomic)" if saved_step is not None else "no checkpoint was "
+                               "written") + ". Free space (or fix the directory) and resume "
+                            f"(tinygrad-pt train {recipe.name} --resume --out {out_dir})"
+                            ) from None
+        saved_step = step
 
     bar = tqdm(total=steps, initial=start_step, desc=recipe.name, unit="step",
                disable=not progress, dynamic_ncols=True)
@@ -263,6 +356,8 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
                 if done % log_every == 0 or done == steps:
                     values = _read_back(recipe, metrics)  # the loop's only host <-> device sync
                     log.write(done, "train", values, elapsed())
+                    check_finite(done, values)
+                    metrics = None  # read back and checked: a save at this step needs no sync
                     now = time.perf_counter()
                     train_seconds, window_start = train_seconds + now - window_start, now
                     rate = session_steps / max(train_seconds, 1e-9)
@@ -271,7 +366,12 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
                         speed += f", {rate * batch_size:,.0f} ex/s"
                     bar.set_postfix_str(f"{_format(values)} | {speed}", refresh=False)
                 bar.update(1)
-                del metrics  # drop the step's tensors (and any graph they hold) before the next
+                save_due = interrupt.requested or done == steps or bool(
+                    checkpoint_every and done % checkpoint_every == 0)
+                if metrics is not None and save_due:
+                    # A save follows: check this step's metrics first (a sync, only then).
+                    check_finite(done, _read_back(recipe, metrics))
+                metrics = None  # drop the step's tensors (and any graph they hold)
                 pause_start = time.perf_counter()
                 if eval_every and done % eval_every == 0 and done != steps:
                     evaluate(done)
@@ -279,15 +379,20 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
                     checkpoint(done)
                 window_start += time.perf_counter() - pause_start  # not training time
                 if interrupt.requested:
-                    checkpoint(done)
+                    if saved_step != done:
+                        checkpoint(done)
                     bar.close()
-                    print(f"{recipe.name}: stopped at step {done} of {steps}; checkpoint saved to "
-                          f"{ckpt_path}. Continue with resume=True (tinygrad-pt train "
-                          f"{recipe.name} --resume --out {out_dir})", file=sys.stderr)
-                    raise KeyboardInterrupt(f"training stopped at step {done}; checkpoint saved "
-                                            f"to {ckpt_path}")
+                    what = ("Ctrl-C" if interrupt.signum == signal.SIGINT
+                            else signal.Signals(interrupt.signum).name)
+                    print(f"{recipe.name}: stopped ({what}) at step {done} of {steps}; "
+                          f"checkpoint saved to {ckpt_path}. Continue with resume=True "
+                          f"(tinygrad-pt train {recipe.name} --resume --out {out_dir})",
+                          file=sys.stderr)
+                    raise TrainingInterrupted(f"training stopped at step {done}; checkpoint "
+                                              f"saved to {ckpt_path}", interrupt.signum)
             bar.close()
-            checkpoint(steps)  # still under the handler: Ctrl-C cannot cut this save short
+            if saved_step != steps:
+                checkpoint(steps)  # still under the handler: a signal cannot cut this save short
     finally:
         bar.close()
 

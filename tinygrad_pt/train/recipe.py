@@ -16,10 +16,91 @@ no data-loader position needs saving.
 """
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from ..backend import manual_seed
 from ..errors import UserError
+
+__all__ = ["Recipe", "Check", "int_in", "number_in", "one_of", "POSITIVE_INT", "COUNT",
+           "POSITIVE", "NON_NEGATIVE", "FRACTION", "PROBABILITY", "BOOL", "memory_limit"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Config checks: what each setting must be, said in words. Recipe.checks maps every config key to
+# one, so that a bad value fails before step 1 (not after the whole run, in sampling or plotting).
+
+class Check:
+    """A test of one config value and, for the error, what it expects in words."""
+
+    def __init__(self, expected: str, ok):
+        self.expected, self.ok = expected, ok
+
+    def __repr__(self):
+        return f"Check({self.expected!r})"
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_)))
+
+
+def int_in(lo: int, hi: int | None = None, why: str = "") -> Check:
+    """An integer in [lo, hi] (no upper end when hi is None)."""
+    text = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+    return Check(text + (f" ({why})" if why else ""),
+                 lambda v: _is_int(v) and v >= lo and (hi is None or v <= hi))
+
+
+def number_in(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Check:
+    """A finite number between lo and hi, each end open or closed."""
+    text = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+
+    def ok(v):
+        if not _is_number(v) or not math.isfinite(v):
+            return False
+        return (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    return Check(text, ok)
+
+
+def one_of(*choices) -> Check:
+    return Check(f"one of {tuple(choices)}", lambda v: isinstance(v, str) and v in choices)
+
+
+POSITIVE_INT = Check("a positive integer", lambda v: _is_int(v) and v > 0)
+COUNT = Check("an integer >= 0", lambda v: _is_int(v) and v >= 0)
+# Finite: lr=inf (or 1e400, which JSON and float() read as inf) cannot train anything.
+POSITIVE = Check("a positive number (finite)", lambda v: _is_number(v) and 0 < v < math.inf)
+NON_NEGATIVE = Check("a number >= 0 (finite)", lambda v: _is_number(v) and 0 <= v < math.inf)
+FRACTION = number_in(0, 1, hi_open=True)      # dropout, betas, confidence: 1 would be degenerate
+PROBABILITY = number_in(0, 1)
+BOOL = Check("true or false", lambda v: isinstance(v, (bool, np.bool_)))
+
+
+def memory_limit(device: str = "cpu") -> int:
+    """Half of the memory a run on `device` allocates from, in bytes: the machine's physical
+    memory (cpu), the GPU's (cuda). The most a run's estimate may need: half, so that the OS,
+    the data and a second process still fit. 0 where it cannot be read (no limit then)."""
+    if device == "cuda":
+        try:
+            from ..backend import cupy_module
+            return int(cupy_module().cuda.runtime.memGetInfo()[1]) // 2
+        except Exception:  # noqa: BLE001 (no GPU here: the device check says so, not this)
+            pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
 
 
 class Recipe:
@@ -29,13 +110,13 @@ class Recipe:
     # Hyperparameters with their defaults; the CLI and ``config`` override them. ``steps``,
     # ``batch_size``, ``eval_every`` and ``log_every`` are read by the loop.
     defaults: dict = {"steps": 300, "batch_size": 64, "eval_every": 100, "log_every": 10}
+    # What each config value must be (see Check). Subclasses extend it with their own keys;
+    # tests/test_cli.py holds every registered recipe to a check for every key of its defaults.
+    checks: dict = {"steps": POSITIVE_INT, "batch_size": POSITIVE_INT, "eval_every": COUNT,
+                    "log_every": COUNT}
 
     def __init__(self, config: dict | None = None, device: str = "cpu", seed: int = 0):
-        unknown = set(config or {}) - set(self.defaults)
-        if unknown:
-            raise UserError(f"{self.name}: unknown config keys {sorted(unknown)}; "
-                             f"known: {sorted(self.defaults)}")
-        self.config = {**self.defaults, **(config or {})}
+        self.config = self.validate_config(config, device)
         self.device = device
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -46,6 +127,73 @@ class Recipe:
         # the framework's generators) are then a function of `seed` alone, whoever builds it.
         manual_seed(seed)
         self.build()
+
+    # -- the config, checked before anything is built ----------------------------------------
+    @classmethod
+    def validate_config(cls, config: dict | None, device: str = "cpu") -> dict:
+        """The defaults overridden by `config`, every value checked (type and range), the
+        settings checked together (``check_config``) and the memory they need estimated; a
+        UserError naming the key, the value and what is expected otherwise. Runs before any
+        data is loaded or any array allocated, so a bad setting fails at once, not after the
+        training (and a hostile checkpoint's config allocates nothing)."""
+        if config is not None and not isinstance(config, dict):
+            raise UserError(f"{cls.name}: the config must be a dict of settings, got "
+                            f"{type(config).__name__}")
+        unknown = set(config or {}) - set(cls.defaults)
+        if unknown:
+            raise UserError(f"{cls.name}: unknown config keys {sorted(unknown)}; "
+                            f"known: {sorted(cls.defaults)}")
+        c = {**cls.defaults, **(config or {})}
+        for key, value in c.items():
+            check = cls.checks.get(key)
+            if check is not None and not check.ok(value):
+                cls.bad(c, key, check.expected)
+        cls.check_config(c)
+        cls.check_memory(c, device)
+        return c
+
+    @classmethod
+    def bad(cls, c: dict, key: str, expected: str):
+        raise UserError(f"{cls.name}: config {key}={c[key]!r}; expected {expected}")
+
+    @classmethod
+    def check_config(cls, c: dict) -> None:
+        """Checks of settings against each other (every value alone is already checked)."""
+
+    @classmethod
+    def state_sizes(cls, c: dict) -> dict | None:
+        """{module name: how many numbers its state_dict holds} for config `c`, computed without
+        building anything; None when the recipe does not say. It lets a checkpoint's config be
+        held to the tensors the file holds before a model is built from it, and sizes the
+        memory estimate."""
+        return None
+
+    @classmethod
+    def memory_bytes(cls, c: dict) -> int:
+        """About how many bytes training with config `c` needs at its peak: by default 16 per
+        number of state (float32 weights, gradients and two Adam moments); recipes add what
+        their activations and data take."""
+        sizes = cls.state_sizes(c)
+        return 16 * sum(sizes.values()) if sizes else 0
+
+    @classmethod
+    def check_memory(cls, c: dict, device: str = "cpu") -> None:
+        need, limit = cls.memory_bytes(c), memory_limit(device)
+        if limit and need > limit:
+            sized = ", ".join(f"{k}={c[k]!r}" for k in cls.size_keys if k in c)
+            where = "the GPU's" if device == "cuda" else "this machine's"
+            raise UserError(f"{cls.name}: this config needs about {_gib(need)} of memory "
+                            f"({sized}), more than the {_gib(limit)} a run may take (half of "
+                            f"{where} {_gib(2 * limit)}); lower those settings")
+
+    # The settings that size a run's memory, named in the estimate's error.
+    size_keys: tuple = ("batch_size",)
+
+    def optimizer_steps_per_step(self, name: str) -> int:
+        """How many times optimizer `name` steps in one training step: 1, except where a recipe
+        steps one several times (WGAN-GP's critic). A checkpoint whose optimizer counted more
+        than this times its step was altered (train/checkpoint.py)."""
+        return 1
 
     # -- to implement ---------------------------------------------------------------------------
     def build(self) -> None:
@@ -66,7 +214,8 @@ class Recipe:
         raise NotImplementedError
 
     def train_step(self, step: int) -> dict:
-        """Draw a batch, take one optimisation step on it; return its metrics."""
+        """Draw a batch, take one optimisation step on it; return its metrics. Each optimizer
+        steps at most once (loading a checkpoint holds its step to the optimizers' counts)."""
         return self.step_on(*self.draw_batch())
 
     def evaluate(self) -> dict:

@@ -15,7 +15,8 @@ import os
 import warnings
 
 from ...errors import UserError
-from ..checkpoint import CHECKPOINT_NAME, checkpoint_info, load_checkpoint
+from ..checkpoint import (CHECKPOINT_NAME, CheckpointError, check_sizes, checkpoint_info,
+                          load_checkpoint)
 from ..recipe import Recipe
 
 __all__ = ["RECIPES", "get_recipe", "make_recipe", "load_run"]
@@ -91,10 +92,13 @@ def load_run(from_dir, device: str = "cpu", require=None) -> tuple:
     if require is not None:
         require(cls, info)
     try:
+        # Before anything is built: the config's values and the memory it needs, then the
+        # config against the tensors the file holds (a small file must not allocate a huge model).
+        check_sizes(path, cls, cls.validate_config(info["config"], device))
         recipe = cls(info["config"], device=device, seed=info["seed"])
-    except UserError:
+    except CheckpointError:
         raise
-    except ValueError as e:  # e.g. a config key this version of the recipe no longer has
+    except ValueError as e:  # a config value out of range, a key this version no longer has
         raise UserError(f"cannot rebuild the {name!r} recipe from {path}: {e}") from e
     with warnings.catch_warnings():  # (on cuda: using a run needs no bit-identical continuation)
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -22,6 +22,7 @@ from ...autograd import no_grad
 from ...creation import tensor
 from ...models.ae import CORRUPTIONS, RECONSTRUCTION_LOSSES, AutoEncoder, DenoisingAutoEncoder
 from ...optim import Adam
+from ..recipe import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, one_of
 from .digits import EVAL_SEED, N_SHOWN, RECONSTRUCTIONS_NAME, DigitsRecipe
 
 __all__ = ["AERecipe", "DAERecipe"]
@@ -45,19 +46,28 @@ class AERecipe(DigitsRecipe):
         "lr": 2e-3,            # Adam; a small MLP tolerates a larger rate than the default 1e-3
     }
 
+    checks = {**DigitsRecipe.checks, "hidden": POSITIVE_INT, "latent": POSITIVE_INT,
+              "loss": one_of(*RECONSTRUCTION_LOSSES), "lr": POSITIVE}
+    size_keys = ("batch_size", "hidden", "latent")
+
+    @classmethod
+    def state_sizes(cls, c):
+        return {"model": cls.mlp_size(cls.PIXELS, c["hidden"], c["latent"], c["hidden"],
+                                      cls.PIXELS)}
+
+    @classmethod
+    def memory_bytes(cls, c):
+        widths = (cls.PIXELS, c["hidden"], c["latent"], c["hidden"], cls.PIXELS)
+        return (super().memory_bytes(c)
+                + cls.activation_bytes(max(c["batch_size"], cls.N_TEST), *widths))
+
     def build(self):
-        self.check_config()
         self.load_data()
         self.model = self.make_model().to(self.device)
         self.modules = {"model": self.model}
         self.optimizers = {"adam": Adam(self.model.parameters(), lr=self.config["lr"])}
         # The mean-image baseline: predict the average train image for every test image.
         self.baseline_mse = float(((self.x_test - self.x_train.mean(axis=0)) ** 2).mean())
-
-    def check_config(self):
-        self.check_positive_ints("batch_size", "hidden", "latent")
-        self.check_positive_floats("lr")
-        self.check_choice("loss", RECONSTRUCTION_LOSSES)
 
     def make_model(self):
         c = self.config
@@ -110,15 +120,8 @@ class DAERecipe(AERecipe):
         "mask_fraction": 0.25,  # share of each image's pixels set to 0
     }
 
-    def check_config(self):
-        super().check_config()
-        self.check_choice("corruption", CORRUPTIONS)
-        std = self.config["noise_std"]
-        if isinstance(std, bool) or not isinstance(std, (int, float)) or not std >= 0:
-            self._bad("noise_std", "a number >= 0")
-        f = self.config["mask_fraction"]
-        if not (isinstance(f, (int, float)) and 0 <= f < 1):
-            self._bad("mask_fraction", "a number in [0, 1)")
+    checks = {**AERecipe.checks, "corruption": one_of(*CORRUPTIONS), "noise_std": NON_NEGATIVE,
+              "mask_fraction": FRACTION}
 
     def make_model(self):
         c = self.config

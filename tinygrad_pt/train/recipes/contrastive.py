@@ -31,6 +31,7 @@ from ...data.augment import two_views
 from ...models.contrastive import MLPEncoder, MoCo, ProjectionHead, SimCLR
 from ...optim import AdamW
 from ..transfer import LinearProbe
+from ..recipe import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, int_in, number_in
 from .digits import DigitsRecipe
 
 __all__ = ["ContrastiveRecipe", "SimCLRRecipe", "MoCoRecipe"]
@@ -72,33 +73,41 @@ class ContrastiveRecipe(DigitsRecipe):
         "probe_steps": 500,
     }
 
+    checks = {**DigitsRecipe.checks, "hidden": POSITIVE_INT, "feat_dim": POSITIVE_INT,
+              "proj_hidden": POSITIVE_INT, "proj_dim": POSITIVE_INT, "temperature": POSITIVE,
+              "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
+              "crop_min_scale": number_in(0, 1, lo_open=True), "max_shift": int_in(0, 7),
+              "noise_std": NON_NEGATIVE, "erase_p": PROBABILITY, "probe_steps": POSITIVE_INT}
+    size_keys = ("batch_size", "hidden", "feat_dim", "proj_hidden", "proj_dim")
+
+    @classmethod
+    def check_config(cls, c):
+        # Distinct images per step (draw_batch samples without replacement).
+        if c["batch_size"] > cls.N_TRAIN:
+            cls.bad(c, "batch_size", f"at most the {cls.N_TRAIN} train images")
+
+    @classmethod
+    def encoder_size(cls, c) -> int:
+        """The backbone and the projection head."""
+        return (cls.mlp_size(cls.PIXELS, c["hidden"], c["hidden"], c["feat_dim"])
+                + cls.mlp_size(c["feat_dim"], c["proj_hidden"], c["proj_dim"]))
+
+    @classmethod
+    def memory_bytes(cls, c):
+        # Two views of each image, and the probe's pass over the whole train split.
+        rows = max(2 * c["batch_size"], cls.N_TRAIN)
+        widths = (cls.PIXELS, c["hidden"], c["hidden"], c["feat_dim"], c["proj_hidden"],
+                  c["proj_dim"])
+        return (super().memory_bytes(c) + cls.activation_bytes(rows, *widths)
+                + 12 * (2 * c["batch_size"]) ** 2)  # the (2B, 2B) similarity matrix
+
     # -- building -------------------------------------------------------------------------------
     def build(self):
-        self.check_config()
         self.load_data()
-        if self.config["batch_size"] > len(self.x_train):
-            self._bad("batch_size", f"at most the {len(self.x_train)} train images")
         self.build_model()
         self.raw_probe_acc = None  # computed at the first evaluation (it never changes)
         g = np.random.default_rng(EVAL_SEED)
         self.test_views = self.views(self.x_test, g)
-
-    def check_config(self):
-        self.check_positive_ints("batch_size", "hidden", "feat_dim", "proj_hidden", "proj_dim",
-                                 "probe_steps")
-        self.check_positive_floats("temperature", "lr")
-        c = self.config
-        if not (isinstance(c["weight_decay"], (int, float)) and c["weight_decay"] >= 0):
-            self._bad("weight_decay", "a number >= 0")
-        if not (isinstance(c["crop_min_scale"], (int, float)) and 0 < c["crop_min_scale"] <= 1):
-            self._bad("crop_min_scale", "a number in (0, 1]")
-        if isinstance(c["max_shift"], bool) or not isinstance(c["max_shift"], int) \
-                or not 0 <= c["max_shift"] < 8:
-            self._bad("max_shift", "an int in [0, 7]")
-        if not (isinstance(c["noise_std"], (int, float)) and c["noise_std"] >= 0):
-            self._bad("noise_std", "a number >= 0")
-        if not (isinstance(c["erase_p"], (int, float)) and 0 <= c["erase_p"] <= 1):
-            self._bad("erase_p", "a probability in [0, 1]")
 
     def make_encoder(self) -> MLPEncoder:
         """A freshly initialised backbone of this config, on the recipe's device."""
@@ -187,6 +196,10 @@ class SimCLRRecipe(ContrastiveRecipe):
     # over two seeds at 1000-1500 steps) and than SimCLR's ImageNet 0.5 (~0.96).
     defaults = {**ContrastiveRecipe.defaults, "temperature": 0.1}
 
+    @classmethod
+    def state_sizes(cls, c):
+        return {"model": cls.encoder_size(c)}
+
     def build_model(self):
         self.encoder = self.make_encoder()
         self.model = SimCLR(self.encoder, self.make_projection())
@@ -211,18 +224,27 @@ class MoCoRecipe(ContrastiveRecipe):
         "symmetric": True,     # both directions: probed 0.975-0.978 at 1000 steps vs 0.961-0.972
     }
 
-    def check_config(self):
-        super().check_config()
-        self.check_positive_ints("queue_size")
-        m = self.config["momentum"]
-        if not (isinstance(m, (int, float)) and 0 <= m <= 1):
-            self._bad("momentum", "a number in [0, 1]")
-        if not isinstance(self.config["symmetric"], bool):
-            self._bad("symmetric", "True or False")
-        per_step = self.config["batch_size"] * (2 if self.config["symmetric"] else 1)
-        if self.config["queue_size"] < per_step:
-            self._bad("queue_size", f"at least the {per_step} keys enqueued each step "
-                      "(batch_size, twice when symmetric)")
+    checks = {**ContrastiveRecipe.checks, "momentum": PROBABILITY, "queue_size": POSITIVE_INT,
+              "symmetric": BOOL}
+    size_keys = ContrastiveRecipe.size_keys + ("queue_size",)
+
+    @classmethod
+    def check_config(cls, c):
+        super().check_config(c)
+        per_step = c["batch_size"] * (2 if c["symmetric"] else 1)
+        if c["queue_size"] < per_step:
+            cls.bad(c, "queue_size", f"at least the {per_step} keys enqueued each step "
+                    "(batch_size, twice when symmetric)")
+
+    @classmethod
+    def state_sizes(cls, c):
+        return {"encoder_q": cls.encoder_size(c), "encoder_k": cls.encoder_size(c)}
+
+    @classmethod
+    def memory_bytes(cls, c):
+        # The queue of negatives and the (2B, queue) logits against it.
+        return (super().memory_bytes(c) + 4 * c["queue_size"] * c["proj_dim"]
+                + 12 * 2 * c["batch_size"] * c["queue_size"])
 
     def build_model(self):
         c = self.config

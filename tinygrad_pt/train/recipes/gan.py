@@ -33,6 +33,7 @@ from ...models.classifier import score_samples
 from ...models.gan import GAN, discriminator_features, ridge_probe_accuracy
 from ...optim import Adam
 from ..classifier import train_digits_classifier
+from ..recipe import FRACTION, POSITIVE, POSITIVE_INT
 from .digits import EVAL_SEED, DigitsRecipe
 
 __all__ = ["GANRecipe"]
@@ -78,17 +79,28 @@ class GANRecipe(DigitsRecipe):
         "classifier_steps": 1000,  # training steps of the scoring classifier (96% test accuracy)
     }
 
+    checks = {**DigitsRecipe.checks, "latent": POSITIVE_INT, "hidden": POSITIVE_INT,
+              "lr": POSITIVE, "beta1": FRACTION, "beta2": FRACTION,
+              "score_samples": POSITIVE_INT, "confidence": FRACTION,
+              "classifier_steps": POSITIVE_INT}
+    size_keys = ("batch_size", "hidden", "latent", "score_samples")
+
+    @classmethod
+    def state_sizes(cls, c):
+        z, h = c["latent"], c["hidden"]
+        return {"generator": cls.mlp_size(z, h, h, cls.PIXELS),
+                "discriminator": cls.mlp_size(cls.PIXELS, h, h, 1)}
+
+    @classmethod
+    def memory_bytes(cls, c):
+        z, h = c["latent"], c["hidden"]
+        # D sees real and fake batches; its probe, the whole train split
+        rows = max(2 * c["batch_size"], c["score_samples"], cls.N_TRAIN)
+        return (super().memory_bytes(c) + 4 * c["score_samples"] * z
+                + cls.activation_bytes(rows, z, h, h, cls.PIXELS, h, h, 1))
+
     def build(self):
         c = self.config
-        self.check_positive_ints("batch_size", "latent", "hidden", "score_samples",
-                                 "classifier_steps")
-        self.check_positive_floats("lr")
-        for key in ("beta1", "beta2"):
-            v = c[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-                self._bad(key, "a number in [0, 1)")
-        if not (isinstance(c["confidence"], (int, float)) and 0 <= c["confidence"] < 1):
-            self._bad("confidence", "a number in [0, 1)")
         self.load_data()
         self.gan = self.make_gan().to(self.device)
         self.modules = {"generator": self.gan.generator, "discriminator": self.gan.discriminator}

@@ -26,7 +26,9 @@ from ...models.gpt import GPT
 from ...nn import functional as F
 from ...nn.utils import clip_grad_norm_
 from ...optim.lr_scheduler import CosineWithWarmup
-from ..recipe import Recipe
+from ...errors import UserError
+from ..recipe import (BOOL, COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Check, Recipe,
+                      _is_int, int_in)
 
 __all__ = ["GPTRecipe"]
 
@@ -70,9 +72,64 @@ class GPTRecipe(Recipe):
         "top_k": 40,
     }
 
+    checks = {
+        **Recipe.checks,
+        "block_size": POSITIVE_INT, "n_layer": POSITIVE_INT, "n_head": POSITIVE_INT,
+        "n_embd": POSITIVE_INT, "dropout": FRACTION, "bias": BOOL,
+        "lr": POSITIVE, "min_lr": NON_NEGATIVE, "warmup_steps": COUNT,
+        "weight_decay": NON_NEGATIVE, "beta1": FRACTION, "beta2": FRACTION, "grad_clip": POSITIVE,
+        "data_path": Check("a path to a text file or folder, or null (the standard library)",
+                           lambda v: v is None or (isinstance(v, str) and v != "")),
+        "max_bytes": int_in(2), "eval_windows": POSITIVE_INT,
+        # Each sampled byte is one forward pass: 1e5 of them already take minutes.
+        "sample_tokens": int_in(1, 100_000, "each byte is a forward pass"),
+        "temperature": Check("a number >= 0 (finite; 0: greedy)", NON_NEGATIVE.ok),
+        "top_k": Check(f"an integer in [1, {ByteCorpus.vocab_size}] or null (all bytes)",
+                       lambda v: v is None or (_is_int(v) and 1 <= v <= ByteCorpus.vocab_size)),
+    }
+    size_keys = ("batch_size", "block_size", "n_layer", "n_head", "n_embd", "max_bytes",
+                 "eval_windows")
+
+    @classmethod
+    def check_config(cls, c):
+        if c["n_embd"] % c["n_head"]:
+            cls.bad(c, "n_embd", f"a multiple of n_head={c['n_head']} (each head gets "
+                    "n_embd // n_head features)")
+        if c["min_lr"] > c["lr"]:
+            cls.bad(c, "min_lr", f"at most lr={c['lr']!r} (the cosine decays from lr to min_lr)")
+
+    @classmethod
+    def state_sizes(cls, c):
+        C, T, L, V = c["n_embd"], c["block_size"], c["n_layer"], ByteCorpus.vocab_size
+        bias = C if c["bias"] else 0
+        # wte, wpe and lm_head (tied to wte, but the state dict holds it under both names);
+        # per block: c_attn 3C^2, c_proj C^2, c_fc and mlp c_proj 4C^2 each, two LayerNorms,
+        # and 9C of Linear biases; then ln_f.
+        block = 12 * C * C + 2 * C + 2 * bias + 9 * bias
+        return {"model": 2 * V * C + T * C + L * block + C + bias}
+
+    @classmethod
+    def memory_bytes(cls, c):
+        B, T, C, L, H = c["batch_size"], c["block_size"], c["n_embd"], c["n_layer"], c["n_head"]
+        V = ByteCorpus.vocab_size
+        # float32 forward values and their gradients: ~20 (B, T, C) arrays per block, the
+        # (B, H, T, T) attention weights, and the (B, T, V) logits (evaluation runs in chunks
+        # of batch_size windows, so no more rows than training).
+        activations = 4 * 2 * B * T * (20 * C * L + H * T * L + 3 * V)
+        data = 3 * c["max_bytes"] + 8 * c["eval_windows"] * (T + 1)
+        return super().memory_bytes(c) + activations + data
+
     def build(self):
         c = self.config
         self.corpus = ByteCorpus(c["data_path"], seed=0, max_bytes=c["max_bytes"])
+        for split in ("train", "val"):
+            # A window is block_size + 1 bytes (inputs and next-byte targets).
+            n = len(self.corpus.split(split))
+            if n <= c["block_size"]:
+                raise UserError(
+                    f"gpt: the {split} split of {self.corpus.source!r} has {n} bytes, but "
+                    f"block_size={c['block_size']} needs windows of {c['block_size'] + 1}; use "
+                    f"more text (data_path, max_bytes={c['max_bytes']}) or a smaller block_size")
         model = GPT(vocab_size=ByteCorpus.vocab_size, block_size=c["block_size"],
                     n_layer=c["n_layer"], n_head=c["n_head"], n_embd=c["n_embd"],
                     dropout=c["dropout"], bias=c["bias"]).to(self.device)

@@ -26,6 +26,7 @@ from ...creation import tensor
 from ...models.vae import VAE
 from ...optim import Adam
 from ...optim.lr_scheduler import CosineWithWarmup
+from ..recipe import NON_NEGATIVE, POSITIVE, POSITIVE_INT
 from .digits import EVAL_SEED, N_SHOWN, RECONSTRUCTIONS_NAME, DigitsRecipe
 
 __all__ = ["VAERecipe"]
@@ -66,10 +67,30 @@ class VAERecipe(DigitsRecipe):
         "eval_draws": 8,       # eps draws per test image for the ELBO estimate
     }
 
+    checks = {**DigitsRecipe.checks, "hidden": POSITIVE_INT, "latent": POSITIVE_INT,
+              "lr": POSITIVE, "min_lr": NON_NEGATIVE, "eval_draws": POSITIVE_INT}
+    size_keys = ("batch_size", "hidden", "latent", "eval_draws")
+
+    @classmethod
+    def check_config(cls, c):
+        if c["min_lr"] > c["lr"]:
+            cls.bad(c, "min_lr", f"at most lr={c['lr']!r} (the cosine decays from lr to min_lr)")
+
+    @classmethod
+    def state_sizes(cls, c):
+        h, z = c["hidden"], c["latent"]
+        return {"model": cls.mlp_size(cls.PIXELS, h) + 2 * cls.mlp_size(h, z)
+                + cls.mlp_size(z, h, cls.PIXELS)}
+
+    @classmethod
+    def memory_bytes(cls, c):
+        widths = (cls.PIXELS, c["hidden"], 3 * c["latent"], c["hidden"], cls.PIXELS)
+        eval_noise = 4 * c["eval_draws"] * cls.N_TEST * c["latent"]
+        return (super().memory_bytes(c) + eval_noise
+                + cls.activation_bytes(max(c["batch_size"], cls.N_TEST), *widths))
+
     def build(self):
         c = self.config
-        self.check_positive_ints("steps", "batch_size", "hidden", "latent", "eval_draws")
-        self.check_positive_floats("lr", "min_lr")
         self.load_data()
         self.model = VAE(64, c["hidden"], c["latent"]).to(self.device)
         self.modules = {"model": self.model}

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...creation import tensor
 from ...models.gan import WGANGP
+from ..recipe import NON_NEGATIVE, POSITIVE_INT
 from .gan import GANRecipe, frozen
 
 __all__ = ["WGANGPRecipe"]
@@ -45,12 +46,11 @@ class WGANGPRecipe(GANRecipe):
         "penalty": 10.0,       # lambda, the weight of the gradient penalty
     }
 
-    def build(self):
-        self.check_positive_ints("n_critic")
-        p = self.config["penalty"]
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < float("inf"):
-            self._bad("penalty", "a non-negative number")
-        super().build()
+    # Checked before step 1 with the GAN's settings (train/recipe.py, validate_config).
+    checks = {**GANRecipe.checks, "n_critic": POSITIVE_INT, "penalty": NON_NEGATIVE}
+
+    def optimizer_steps_per_step(self, name: str) -> int:
+        return self.config["n_critic"] if name == "discriminator" else 1
 
     def make_gan(self) -> WGANGP:
         c = self.config
