@@ -391,3 +391,123 @@ def test_cdist_errors():
     with pytest.raises(ValueError, match=r"cdist: the batch axes of x1 \(2, 3, 4\) and x2 "
                                          r"\(3, 5, 4\) \(all but the last two\) cannot be broadcast"):
         tg.cdist(tg.zeros(2, 3, 4), tg.zeros(3, 5, 4))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Making tensors: from_numpy, *_like, dtype names, randint's and randperm's spellings
+
+def test_from_numpy_shares_memory_both_ways_and_keeps_the_dtype():
+    torch = pytest.importorskip("torch")
+    a = np.arange(4, dtype=np.float64)
+    t, tt = tg.from_numpy(a), torch.from_numpy(a.copy())
+    assert t.dtype == np.float64 and str(tt.dtype) == "torch.float64"
+    a[0] = 7.0
+    assert t.tolist()[0] == 7.0
+    with tg.no_grad():
+        t.mul_(2.0)
+    assert a.tolist() == [14.0, 2.0, 4.0, 6.0]
+    assert tg.tensor(a).data is not a  # tg.tensor is the copying spelling
+    with pytest.raises(TypeError, match=r"from_numpy: expected a numpy.ndarray, got list \(for "
+                                        r"other data, tg.tensor copies it\)"):
+        tg.from_numpy([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"tensor: expected numbers, got ndarray holding <U1"):
+        tg.from_numpy(np.array(["a"]))
+
+
+@pytest.mark.parametrize("name", ["zeros_like", "ones_like", "randn_like", "rand_like"])
+def test_like_functions_take_shape_dtype_device_from_the_tensor(name):
+    torch = pytest.importorskip("torch")
+    x, xt = tg.zeros(2, 3, dtype=tg.float64), torch.zeros(2, 3, dtype=torch.float64)
+    y, yt = getattr(tg, name)(x), getattr(torch, name)(xt)
+    assert y.shape == tuple(yt.shape) and y.dtype == np.float64 and y.device == "cpu"
+    z = getattr(tg, name)(x, dtype=tg.float32, device="cpu", requires_grad=True)
+    assert z.dtype == np.float32 and z.requires_grad
+    assert tg.full_like(x, 7).tolist() == torch.full_like(xt, 7).tolist()
+
+
+def test_dtype_names_are_numpys_dtypes():
+    torch = pytest.importorskip("torch")
+    for name in ("float16", "half", "float32", "float", "float64", "double", "int8", "uint8",
+                 "int16", "short", "int32", "int", "int64", "long", "bool"):
+        want = str(getattr(torch, name)).removeprefix("torch.")
+        assert getattr(tg, name) == np.dtype(want), name
+    assert tg.zeros(2, dtype=tg.long).dtype == np.int64
+    assert tg.ones(2).to(tg.float64).dtype == tg.double
+    assert tg.tensor([1.0]).dtype == tg.float32
+
+
+def test_randint_and_randperm_take_torchs_spellings():
+    tg.manual_seed(0)
+    a = tg.randint(0, 10, (3,))
+    tg.manual_seed(0)
+    assert tg.randint(10, (3,)).tolist() == a.tolist()  # torch.randint(high, size)
+    tg.manual_seed(0)
+    assert tg.randint(10, size=(3,)).tolist() == a.tolist()
+    p = tg.randperm(6)
+    assert sorted(p.tolist()) == list(range(6)) and p.dtype == np.int64
+    with pytest.raises(TypeError, match=r"randint: give shape or its alias size, not both"):
+        tg.randint(0, 3, (2,), size=(2,))
+
+
+# ----------------------------------------------------------------------------------------------------
+# tg.Generator, generator=, and the default generator's state
+
+@pytest.mark.parametrize("draw", [
+    lambda **k: tg.randn(2, 3, **k), lambda **k: tg.rand(4, **k),
+    lambda **k: tg.randint(0, 100, (5,), **k), lambda **k: tg.randperm(7, **k),
+    lambda **k: tg.randn_like(tg.zeros(3), **k), lambda **k: tg.rand_like(tg.zeros(3), **k)])
+def test_a_generator_is_its_own_stream_and_leaves_the_default_alone(draw):
+    g = tg.Generator().manual_seed(5)
+    tg.manual_seed(123)
+    before = tg.get_rng_state()
+    first = draw(generator=g).numpy()
+    assert tg.get_rng_state() == before  # the default generator did not move
+    tg.manual_seed(5)
+    np.testing.assert_array_equal(draw().numpy(), first)  # seeded alike, the same numbers
+    g.manual_seed(5)
+    np.testing.assert_array_equal(draw(generator=g).numpy(), first)
+    assert not np.array_equal(draw(generator=g).numpy(), first) or first.size <= 1
+
+
+def test_generator_state_round_trips_and_other_methods():
+    torch = pytest.importorskip("torch")
+    g, gt = tg.Generator(), torch.Generator()
+    assert g.manual_seed(7) is g and isinstance(gt.manual_seed(7), torch.Generator)
+    assert g.initial_seed() == gt.initial_seed() == 7
+    assert g.device == "cpu" and str(gt.device) == "cpu"
+    state = g.get_state()
+    a = tg.rand(3, generator=g).numpy()
+    g.set_state(state)
+    np.testing.assert_array_equal(tg.rand(3, generator=g).numpy(), a)
+    s = g.seed()
+    assert isinstance(s, int) and g.initial_seed() == s
+
+
+def test_default_rng_state_is_public_and_round_trips():
+    tg.manual_seed(11)
+    assert tg.initial_seed() == 11
+    state = tg.get_rng_state()
+    a = tg.randn(4).numpy()
+    tg.set_rng_state(state)
+    np.testing.assert_array_equal(tg.randn(4).numpy(), a)
+    assert tg.get_rng_state() == tg.backend.get_rng_state("cpu")
+    tg.manual_seed(0)
+
+
+def test_generator_errors():
+    with pytest.raises(TypeError, match=r"set_rng_state: expected a state as tg.get_rng_state\(\) "
+                                        r"returns it \(a dict of NumPy's PCG64 bit-generator "
+                                        r"state, not PyTorch's ByteTensor\), got Tensor"):
+        tg.set_rng_state(tg.zeros(5))
+    with pytest.raises(TypeError, match=r"Generator.set_state: expected a state .* got a dict for "
+                                        r"bit generator 'MT19937'"):
+        tg.Generator().set_state({"bit_generator": "MT19937"})
+    with pytest.raises(TypeError, match=r"randn: generator must be a tg.Generator, got "
+                                        r"Generator"):
+        tg.randn(2, generator=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"Generator.manual_seed: expected a non-negative integer "
+                                         r"seed, got -1"):
+        tg.Generator().manual_seed(-1)
+    with pytest.raises(RuntimeError, match=r"randn: the generator is on cpu but the tensor is made "
+                                           r"on cuda; use a Generator\(device='cuda'\)"):
+        tg.randn(2, device="cuda", generator=tg.Generator())
