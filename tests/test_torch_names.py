@@ -511,3 +511,15 @@ def test_generator_errors():
     with pytest.raises(RuntimeError, match=r"randn: the generator is on cpu but the tensor is made "
                                            r"on cuda; use a Generator\(device='cuda'\)"):
         tg.randn(2, device="cuda", generator=tg.Generator())
+
+
+# ----------------------------------------------------------------------------------------------------
+# The README's porting guide
+
+def test_the_porting_guide_example_runs():
+    import pathlib
+    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"## Coming from PyTorch: a porting guide\n.*?```python\n(.*?)```", text,
+                        re.S)
+    assert blocks, "README lost its porting guide"
+    exec(compile(blocks[0], "README.md (porting guide)", "exec"), {})
