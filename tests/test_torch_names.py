@@ -369,6 +369,8 @@ def test_norm_p0_the_axis_alias_and_errors():
         tg.zeros(2, 2).norm("nuc")
     with pytest.raises(TypeError, match=r"norm: expected a floating-point tensor, got dtype int64"):
         tg.tensor([1, 2]).norm()
+    y = tg.tensor([3.0, 4.0]).norm(dtype=tg.float64)
+    assert y.dtype == np.float64 and y.item() == 5.0
 
 
 @pytest.mark.parametrize("p", [2.0, 1.0, 3.0, math.inf])

@@ -121,12 +121,13 @@ def _root(s: Tensor, root) -> Tensor:
     return where(zero, 0.0, root(safe))
 
 
-def norm(x: Tensor, p="fro", dim=None, keepdim=None, dtype=None, *, axis=None,
+def norm(x: Tensor, p="fro", dim=None, keepdim=None, *, dtype=None, axis=None,
          keepdims=None) -> Tensor:
     """PyTorch's torch.norm for vectors (torch.linalg.vector_norm): (sum |x|^p)^(1/p) over `dim`
     (None: all axes; an int or a tuple), p a positive number, inf (max |x|), -inf (min |x|),
     0 (the count of nonzeros, without gradient) or "fro" (2). NumPy's axis=/keepdims= are
-    accepted as aliases. The gradient at a zero vector is 0 (PyTorch's choice); for inf and -inf
+    accepted as aliases; dtype= (the dtype to compute in) is keyword-only, as torch.norm puts
+    out= before it. The gradient at a zero vector is 0 (PyTorch's choice); for inf and -inf
     ties share it evenly.
 
     >>> import tinygrad_pt as tg
