@@ -207,4 +207,7 @@ def randperm(n: int, dtype=np.int64, device=None, generator=None) -> Tensor:
     if _number("randperm", "n", n, integer=True) < 0:
         raise ValueError(f"randperm: n must be non-negative, got {n}")
     g = generator_for("randperm", generator, canonical_device(device))
-    return Tensor._make(g.permutation(int(n)).astype(resolve_dtype(dtype)))
+    # CuPy's Generator may lack permutation: the ranks of uniform draws are one (ties have
+    # probability ~0 in float64).
+    perm = g.permutation(int(n)) if hasattr(g, "permutation") else g.random(int(n)).argsort()
+    return Tensor._make(perm.astype(resolve_dtype(dtype)))
