@@ -72,7 +72,8 @@ def test_any_all_softmax_squeeze_unsqueeze_flatten_take_torch_keywords():
     b = x > 0
     np.testing.assert_array_equal(tg.tensor(b).any(dim=2, keepdim=True).numpy(),
                                   torch.tensor(b).any(dim=2, keepdim=True).numpy())
-    np.testing.assert_array_equal(tg.tensor(b).all(dim=0).numpy(), torch.tensor(b).all(dim=0).numpy())
+    np.testing.assert_array_equal(tg.tensor(b).all(dim=0).numpy(),
+                                  torch.tensor(b).all(dim=0).numpy())
     compare(lambda t: t.softmax(dim=0), lambda t: t.softmax(dim=0), x)
     compare(lambda t: t.log_softmax(dim=-1), lambda t: t.log_softmax(dim=-1), x)
     compare(lambda t: t.squeeze(dim=1), lambda t: t.squeeze(dim=1), x)
@@ -171,8 +172,8 @@ def test_var_with_torch_spelling_and_no_correction_is_refused():
 # ----------------------------------------------------------------------------------------------------
 # transpose: NumPy's permutation, PyTorch's swap where two axes cannot be a permutation
 
-@pytest.mark.parametrize("shape, a, b", [((2, 3, 4), 1, 2), ((2, 3, 4), -2, -1), ((2, 3, 4, 5), 0, 3),
-                                         ((4,), 0, 0), ((4,), -1, 0)])
+@pytest.mark.parametrize("shape, a, b", [((2, 3, 4), 1, 2), ((2, 3, 4), -2, -1),
+                                         ((2, 3, 4, 5), 0, 3), ((4,), 0, 0), ((4,), -1, 0)])
 def test_transpose_of_two_axes_swaps_them_as_torch_off_2d(shape, a, b):
     compare(lambda t: t.transpose(a, b), lambda t: t.transpose(a, b), data(*shape))
     compare(lambda t: tg.transpose(t, dim0=a, dim1=b), lambda t: t.transpose(a, b), data(*shape))
@@ -203,7 +204,8 @@ def test_transpose_errors_name_what_was_wrong():
     with pytest.raises(ValueError, match=r"transpose: axis 3 is out of range for a tensor with 3 "
                                          r"dimension\(s\)"):
         tg.zeros(2, 3, 4).transpose(0, 3)
-    with pytest.raises(ValueError, match=r"transpose: axes \(1, 2\) are not a permutation of the 3"):
+    with pytest.raises(ValueError, match=r"transpose: axes \(1, 2\) are not a permutation of "
+                                         r"the 3"):
         tg.zeros(2, 3, 4).permute(1, 2)  # permute never swaps
 
 
@@ -374,7 +376,8 @@ def test_norm_p0_the_axis_alias_and_errors():
 
 
 @pytest.mark.parametrize("p", [2.0, 1.0, 3.0, math.inf])
-@pytest.mark.parametrize("s1, s2", [((4, 3), (5, 3)), ((2, 4, 3), (2, 5, 3)), ((2, 4, 3), (1, 5, 3))])
+@pytest.mark.parametrize("s1, s2", [((4, 3), (5, 3)), ((2, 4, 3), (2, 5, 3)),
+                                    ((2, 4, 3), (1, 5, 3))])
 def test_cdist_as_torch(p, s1, s2):
     torch = pytest.importorskip("torch")
     x1, x2 = data(*s1), data(*s2, seed=3)
@@ -391,7 +394,8 @@ def test_cdist_errors():
     with pytest.raises(ValueError, match=r"cdist: x2 must have at least 2 dims"):
         tg.cdist(tg.zeros(4, 3), tg.zeros(3))
     with pytest.raises(ValueError, match=r"cdist: the batch axes of x1 \(2, 3, 4\) and x2 "
-                                         r"\(3, 5, 4\) \(all but the last two\) cannot be broadcast"):
+                                         r"\(3, 5, 4\) \(all but the last two\) cannot be "
+                                         r"broadcast"):
         tg.cdist(tg.zeros(2, 3, 4), tg.zeros(3, 5, 4))
 
 
@@ -483,6 +487,23 @@ def test_generator_state_round_trips_and_other_methods():
     np.testing.assert_array_equal(tg.rand(3, generator=g).numpy(), a)
     s = g.seed()
     assert isinstance(s, int) and g.initial_seed() == s
+
+
+@pytest.mark.parametrize("init", ["uniform_", "normal_", "xavier_uniform_", "xavier_normal_",
+                                  "kaiming_uniform_", "kaiming_normal_"])
+def test_nn_init_takes_a_generator_as_torch(init):
+    fn = getattr(tg.nn.init, init)
+    w1, w2 = tg.zeros(4, 3), tg.zeros(4, 3)
+    tg.manual_seed(1)
+    before = tg.get_rng_state()
+    fn(w1, generator=tg.Generator().manual_seed(9))
+    assert tg.get_rng_state() == before  # the default generator did not move
+    fn(w2, generator=tg.Generator().manual_seed(9))
+    np.testing.assert_array_equal(w1.numpy(), w2.numpy())
+    tg.manual_seed(9)
+    np.testing.assert_array_equal(fn(tg.zeros(4, 3)).numpy(), w1.numpy())
+    with pytest.raises(TypeError, match=rf"{init}: generator must be a tg.Generator, got int"):
+        fn(w1, generator=0)
 
 
 def test_default_rng_state_is_public_and_round_trips():

@@ -363,5 +363,6 @@ def _all(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tens
 
 
 TENSOR_METHODS = {"sum": sum, "mean": mean, "max": max, "min": min, "var": var, "std": std,
-                  "amax": amax, "amin": amin, "logsumexp": logsumexp, "argmax": argmax, "argmin": argmin,
+                  "amax": amax, "amin": amin, "logsumexp": logsumexp, "argmax": argmax,
+                  "argmin": argmin,
                   "any": _any, "all": _all}
