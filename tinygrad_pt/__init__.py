@@ -9,14 +9,18 @@ from . import nn, optim, testing  # noqa: F401  (tg.nn, tg.optim, tg.testing.gra
 from .autograd import (AnomalyError, Function, detect_anomaly, enable_grad, is_grad_enabled,
                        no_grad, set_grad_enabled)
 from .backend import cuda_available, manual_seed
-from .creation import (arange, eye, full, ones, ones_like, rand, randint, randn, tensor, zeros,
-                       zeros_like)
+from .creation import (arange, eye, from_numpy, full, full_like, ones, ones_like, rand, rand_like,
+                       randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from .kernels.registry import set_kernels
 from .profiler import profile
+from .random import Generator, get_rng_state, initial_seed, set_rng_state
 from .ops import *  # noqa: F401,F403  (tg.exp, tg.maximum, tg.concatenate, ...)
 from .serialization import load, save
 from .tensor import Tensor
 from .threads import get_num_threads, set_num_threads
+# PyTorch's dtype names (tg.float32, tg.long, ...). Last: tg.float, tg.int and tg.bool shadow the
+# builtins from here on in this file, which uses none of them.
+from .dtypes import *  # noqa: F401,F403,E402
 
 __version__ = "0.1.0"
 

@@ -58,6 +58,29 @@ def as_array(data, dtype=None, device=None):
     return arr
 
 
+class Size(int):
+    """``x.size``: the number of elements, an int (NumPy's attribute), that can also be called as
+    PyTorch's method: ``x.size()`` is the shape (a tuple), ``x.size(d)`` the length of axis d.
+    Arithmetic on it gives plain ints, so it goes wherever NumPy's size goes."""
+
+    def __new__(cls, shape: tuple):
+        n = 1
+        for k in shape:
+            n *= k
+        self = super().__new__(cls, n)
+        self.shape = shape
+        return self
+
+    def __call__(self, dim=None):
+        if dim is None:
+            return self.shape
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise TypeError(f"size: dim must be an int, got {dim!r}")
+        if not -len(self.shape) <= dim < len(self.shape):
+            raise IndexError(f"size: dim {dim} is out of range for a tensor of shape {self.shape}")
+        return self.shape[dim]
+
+
 class _Version:
     """How many times a tensor's storage was written in place (PyTorch's version counter).
 
@@ -150,7 +173,7 @@ class Tensor:
     shape = property(lambda self: tuple(self.data.shape))
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: int(self.data.size))
+    size = property(lambda self: Size(tuple(self.data.shape)))  # an int, callable as x.size()
     device = property(lambda self: device_of(self.data))
     is_leaf = property(lambda self: self._ctx is None)
     grad_fn = property(lambda self: self._ctx)

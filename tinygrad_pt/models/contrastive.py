@@ -185,11 +185,11 @@ class MoCo(nn.Module):
 
     @no_grad()
     def momentum_update(self) -> None:
-        """theta_k <- m theta_k + (1 - m) theta_q for every parameter, in place on the arrays."""
+        """theta_k <- m theta_k + (1 - m) theta_q for every parameter, with in-place ops (under
+        no_grad, so they need no graph; each write bumps pk's version counter)."""
         m = self.momentum
         for pk, pq in zip(self.encoder_k.parameters(), self.encoder_q.parameters()):
-            pk.data *= m
-            pk.data += (1.0 - m) * pq.data
+            pk.mul_(m).add_(pq.detach(), alpha=1.0 - m)
 
     @no_grad()
     def keys(self, x: Tensor) -> Tensor:

@@ -27,6 +27,7 @@ from ..ops import dropout as _dropout
 from ..ops import linalg as _linalg
 from ..ops import loss as _loss
 from ..ops import normalization as _norm
+from ..ops.arguments import alias as _alias
 from ..tensor import Tensor
 
 __all__ = ["relu", "gelu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax",
@@ -36,12 +37,8 @@ __all__ = ["relu", "gelu", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax
 
 
 def _axis(op: str, axis, dim, default):
-    """`axis`, or its alias `dim`; giving both is an error."""
-    if axis is not None and dim is not None:
-        raise TypeError(f"{op}: give axis or its alias dim, not both (got axis={axis}, dim={dim})")
-    if axis is None:
-        axis = dim
-    return default if axis is None else axis
+    """`axis`, or its alias `dim`; giving both is an error (the ops' own rule, arguments.alias)."""
+    return _alias(op, "axis", axis, "dim", dim, default)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from ..backend import array_module
 from ..kernels.reference import erfc
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor
-from .arguments import check_float_tensor, one_axis
+from .arguments import alias, check_float_tensor, one_axis
 from .elementwise import where
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "softmax", "log_softmax"]
@@ -255,8 +255,9 @@ def _along_axis(fn_class, op: str, x: Tensor, axis) -> Tensor:
     return fn_class.apply(x, axis=one_axis(op, axis, x.ndim, scalar_ok=True))
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along `axis` (shifted by the max, so +-1e4 logits are fine).
+def softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis` (alias dim; default the last axis), shifted by the max,
+    so +-1e4 logits are fine.
 
     Same shape and dtype as x. Entries of -inf get probability 0; a slice that is all -inf is
     NaN (as PyTorch).
@@ -265,16 +266,18 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     >>> tg.softmax(tg.tensor([0.0, 0.0])).numpy()
     array([0.5, 0.5], dtype=float32)
     """
-    return _along_axis(Softmax, "softmax", x, axis)
+    return _along_axis(Softmax, "softmax", x, alias("softmax", "axis", axis, "dim", dim, -1))
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """x - logsumexp(x) along `axis`: the log-probabilities, accurate where softmax underflows.
+def log_softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """x - logsumexp(x) along `axis` (alias dim; default the last axis): the log-probabilities,
+    accurate where softmax underflows.
 
     Entries of -inf give -inf (their gradient stays finite); a slice that is all -inf is NaN in
     forward and backward (as PyTorch; other slices are unaffected).
     """
-    return _along_axis(LogSoftmax, "log_softmax", x, axis)
+    return _along_axis(LogSoftmax, "log_softmax", x,
+                       alias("log_softmax", "axis", axis, "dim", dim, -1))
 
 
 TENSOR_METHODS = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,

@@ -5,6 +5,9 @@ same mistake the same way.
     is_int(v)                            a Python or NumPy integer, and not a bool
     one_axis(op, axis, ndim)             a single axis as a non-negative int, else TypeError /
                                          ValueError naming the op and the tensor's ndim
+    alias(op, name, value, alias, torch_value, default)
+                                         NumPy's keyword or PyTorch's spelling of it (axis/dim,
+                                         keepdims/keepdim), not both
 
 This module imports nothing from the other op files, so each of them (and nn) may import it.
 """
@@ -51,3 +54,15 @@ def one_axis(op: str, axis, ndim: int, *, scalar_ok: bool = False) -> int:
         raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} "
                          "dimension(s)")
     return int(axis) % ndim
+
+
+def alias(op: str, name: str, value, alias_name: str, alias_value, default=None):
+    """`value` (NumPy's keyword `name`) or `alias_value` (PyTorch's spelling `alias_name` of the
+    same thing: dim for axis, keepdim for keepdims); `default` when neither is given. Both given
+    is a TypeError, never a silent choice of one."""
+    if value is not None and alias_value is not None:
+        raise TypeError(f"{op}: give {name} or its alias {alias_name}, not both (got "
+                        f"{name}={value!r}, {alias_name}={alias_value!r})")
+    if value is None:
+        value = alias_value
+    return default if value is None else value

@@ -1,21 +1,27 @@
 """Reductions: sum, mean, max, min, var, std, logsumexp (differentiable); argmax, argmin, any, all.
 
 NumPy's names and meanings: ``axis`` is None (all), an int or a tuple; ``keepdims``; ``var`` has
-``ddof=0``; ``x.max(axis)`` returns values only.
+``ddof=0``; ``x.max(axis)`` returns values only. PyTorch's ``dim=`` and ``keepdim=`` are aliases,
+except that they make max/min return PyTorch's (values, indices) and var/std ask for the
+correction (see those functions).
 
 NOTE: this module defines functions named sum, max and min, which shadow Python's builtins of
 those names inside it: don't call ``max(a, b)`` on numbers here.
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
 from ..autograd import Function
 from ..backend import array_module
 from ..tensor import Tensor
+from .arguments import alias
 from .elementwise import where
 
-__all__ = ["sum", "mean", "max", "min", "var", "std", "logsumexp", "argmax", "argmin"]
+__all__ = ["sum", "mean", "max", "min", "amax", "amin", "var", "std", "logsumexp", "argmax",
+           "argmin"]
 
 
 def normalize_axis(op: str, axis, ndim: int) -> tuple:
@@ -216,37 +222,129 @@ class LogSumExp(Function):
         return grad.reshape(y.shape) * (x - y).exp()
 
 
-def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001 (NumPy's name)
-    return Sum.apply(x, axes=normalize_axis("sum", axis, x.ndim), keepdims=keepdims)
+def _axes(op, x, axis, dim):
+    return normalize_axis(op, alias(op, "axis", axis, "dim", dim), x.ndim)
 
 
-def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+def _keep(op, keepdims, keepdim) -> bool:
+    return bool(alias(op, "keepdims", keepdims, "keepdim", keepdim, False))
+
+
+# Each reduction takes NumPy's axis= and keepdims= and, as aliases, PyTorch's dim= and keepdim=
+# (the same meaning), except where PyTorch's meaning differs: max/min (a (values, indices) pair)
+# and var/std (n - 1 by default); see those.
+
+def sum(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    return Sum.apply(x, axes=_axes("sum", x, axis, dim), keepdims=_keep("sum", keepdims, keepdim))
+
+
+def mean(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
     if x.dtype.kind not in "f":
         raise TypeError(f"mean: expected a floating-point tensor, got dtype {x.dtype}")
-    return Mean.apply(x, axes=normalize_axis("mean", axis, x.ndim), keepdims=keepdims)
+    return Mean.apply(x, axes=_axes("mean", x, axis, dim),
+                      keepdims=_keep("mean", keepdims, keepdim))
 
 
-def max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """The largest values along `axis` (values only, as NumPy)."""
-    return Max.apply(x, axes=normalize_axis("max", axis, x.ndim), keepdims=keepdims)
+# PyTorch's torch.return_types.max / min: a tuple (values, indices) with those field names.
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
 
 
-def min(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    return Min.apply(x, axes=normalize_axis("min", axis, x.ndim), keepdims=keepdims)
+def _extreme(op, cls, arg_op, x, axis, keepdims, dim, keepdim, return_indices):
+    """max/min. NumPy's spellings (axis, keepdims) give the values only; PyTorch's (dim=,
+    keepdim=), or return_indices=True, give the pair (values, indices) over one axis, as
+    torch.max(x, dim) does: with PyTorch's spelling the values alone would make
+    ``v, i = x.max(dim=1)`` unpack rows and ``x.max(1, keepdim=True)[0]`` take a row, silently."""
+    if isinstance(axis, Tensor) or isinstance(dim, Tensor):
+        raise TypeError(f"{op}: got a Tensor where an axis was expected; the elementwise "
+                        f"{op}imum of two tensors is tg.{op}imum(a, b) (torch.{op}(a, b))")
+    torch_spelling = dim is not None or keepdim is not None
+    axis_ = alias(op, "axis", axis, "dim", dim)
+    keep = _keep(op, keepdims, keepdim)
+    if not (torch_spelling or return_indices):
+        return cls.apply(x, axes=normalize_axis(op, axis_, x.ndim), keepdims=keep)
+    if axis_ is None or isinstance(axis_, (tuple, list)):
+        how = "dim=" if torch_spelling else "return_indices=True"
+        raise TypeError(f"{op}: with {how} the result is the pair (values, indices) over one "
+                        f"axis, so give one int axis, got {axis_!r}; for the values over several "
+                        f"axes use {op}(axis=...) or a{op}")
+    (a,) = normalize_axis(op, axis_, x.ndim) or (0,)
+    values = cls.apply(x, axes=(a,) if x.ndim else (), keepdims=keep)
+    indices = arg_op(x, a if x.ndim else None, keepdims=keep)
+    return (MaxResult if op == "max" else MinResult)(values, indices)
 
 
-def var(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Variance with NumPy's default ddof=0 (PyTorch's default is 1: pass ddof=1 for that)."""
-    return Var.apply(x, axes=normalize_axis("var", axis, x.ndim), keepdims=keepdims, ddof=ddof)
+def max(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None,  # noqa: A001
+        return_indices: bool = False):
+    """The largest values along `axis` (values only, as NumPy). ``x.max(dim=1)``,
+    ``x.max(1, keepdim=True)`` (PyTorch's spellings) and ``return_indices=True`` give PyTorch's
+    named pair instead: ``values, indices = x.max(dim=1)``; ``.values`` is differentiable.
+
+    >>> import tinygrad_pt as tg
+    >>> x = tg.tensor([[1.0, 5.0], [7.0, 2.0]])
+    >>> x.max(1).tolist()
+    [5.0, 7.0]
+    >>> x.max(dim=1).indices.tolist()
+    [1, 0]
+    """
+    return _extreme("max", Max, argmax, x, axis, keepdims, dim, keepdim, return_indices)
 
 
-def std(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Standard deviation, sqrt(var) with NumPy's default ddof=0 (pass ddof=1 for PyTorch's)."""
-    return Std.apply(x, axes=normalize_axis("std", axis, x.ndim), keepdims=keepdims, ddof=ddof)
+def min(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None,  # noqa: A001
+        return_indices: bool = False):
+    """The smallest values along `axis`; PyTorch's spellings give (values, indices), as max."""
+    return _extreme("min", Min, argmin, x, axis, keepdims, dim, keepdim, return_indices)
 
 
-def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return LogSumExp.apply(x, axes=normalize_axis("logsumexp", axis, x.ndim), keepdims=keepdims)
+def amax(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    """PyTorch's amax: the largest values over `axis` (an int or a tuple), values only."""
+    return Max.apply(x, axes=_axes("amax", x, axis, dim), keepdims=_keep("amax", keepdims, keepdim))
+
+
+def amin(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    """PyTorch's amin: the smallest values over `axis` (an int or a tuple), values only."""
+    return Min.apply(x, axes=_axes("amin", x, axis, dim), keepdims=_keep("amin", keepdims, keepdim))
+
+
+def _ddof(op, ddof, correction, unbiased, torch_spelling) -> int:
+    """NumPy's ddof, or PyTorch's correction= (the same number) or unbiased= (True: 1)."""
+    given = [(k, v) for k, v in (("ddof", ddof), ("correction", correction),
+                                 ("unbiased", unbiased)) if v is not None]
+    if len(given) > 1:
+        raise TypeError(f"{op}: give one of ddof, correction and unbiased, got "
+                        + ", ".join(f"{k}={v!r}" for k, v in given))
+    if not given:
+        if torch_spelling:
+            # x.var(dim=0) is PyTorch code, which divides by n - 1; NumPy's default divides by n.
+            raise ValueError(f"{op}: PyTorch's {op}(dim=...) divides by n - 1 but this "
+                             f"library's default (NumPy's) divides by n; say which: "
+                             f"correction=1 (PyTorch's default) or ddof=0")
+        return 0
+    name, value = given[0]
+    return int(bool(value)) if name == "unbiased" else value
+
+
+def var(x: Tensor, axis=None, keepdims=None, ddof=None, *, dim=None, keepdim=None,
+        correction=None, unbiased=None) -> Tensor:
+    """Variance with NumPy's default ddof=0 (PyTorch's default is 1: pass ddof=1 or correction=1
+    for that; with PyTorch's dim=/keepdim= one of them must be given)."""
+    torch_spelling = dim is not None or keepdim is not None
+    return Var.apply(x, axes=_axes("var", x, axis, dim), keepdims=_keep("var", keepdims, keepdim),
+                     ddof=_ddof("var", ddof, correction, unbiased, torch_spelling))
+
+
+def std(x: Tensor, axis=None, keepdims=None, ddof=None, *, dim=None, keepdim=None,
+        correction=None, unbiased=None) -> Tensor:
+    """Standard deviation, sqrt(var) with NumPy's default ddof=0 (pass ddof=1 or correction=1
+    for PyTorch's; with PyTorch's dim=/keepdim= one of them must be given)."""
+    torch_spelling = dim is not None or keepdim is not None
+    return Std.apply(x, axes=_axes("std", x, axis, dim), keepdims=_keep("std", keepdims, keepdim),
+                     ddof=_ddof("std", ddof, correction, unbiased, torch_spelling))
+
+
+def logsumexp(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    return LogSumExp.apply(x, axes=_axes("logsumexp", x, axis, dim),
+                           keepdims=_keep("logsumexp", keepdims, keepdim))
 
 
 def _arg_axis(op, x, axis):
@@ -259,28 +357,33 @@ def _arg_axis(op, x, axis):
     return a
 
 
-def argmax(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+def argmax(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
     """Indices of the largest values (int64, no gradient); the first one on ties (NumPy)."""
     if x.size == 0:
         raise ValueError(f"argmax: cannot take the argmax of an empty tensor (shape {x.shape})")
-    return Tensor._make(x.data.argmax(axis=_arg_axis("argmax", x, axis), keepdims=keepdims))
+    axis = _arg_axis("argmax", x, alias("argmax", "axis", axis, "dim", dim))
+    return Tensor._make(x.data.argmax(axis=axis, keepdims=_keep("argmax", keepdims, keepdim)))
 
 
-def argmin(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+def argmin(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
     """Indices of the smallest values (int64, no gradient); the first one on ties (NumPy)."""
     if x.size == 0:
         raise ValueError(f"argmin: cannot take the argmin of an empty tensor (shape {x.shape})")
-    return Tensor._make(x.data.argmin(axis=_arg_axis("argmin", x, axis), keepdims=keepdims))
+    axis = _arg_axis("argmin", x, alias("argmin", "axis", axis, "dim", dim))
+    return Tensor._make(x.data.argmin(axis=axis, keepdims=_keep("argmin", keepdims, keepdim)))
 
 
-def _any(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return Tensor._make(x.data.any(axis=axis, keepdims=keepdims))
+def _any(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    axis = alias("any", "axis", axis, "dim", dim)
+    return Tensor._make(x.data.any(axis=axis, keepdims=_keep("any", keepdims, keepdim)))
 
 
-def _all(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return Tensor._make(x.data.all(axis=axis, keepdims=keepdims))
+def _all(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    axis = alias("all", "axis", axis, "dim", dim)
+    return Tensor._make(x.data.all(axis=axis, keepdims=_keep("all", keepdims, keepdim)))
 
 
 TENSOR_METHODS = {"sum": sum, "mean": mean, "max": max, "min": min, "var": var, "std": std,
-                  "logsumexp": logsumexp, "argmax": argmax, "argmin": argmin,
+                  "amax": amax, "amin": amin, "logsumexp": logsumexp, "argmax": argmax,
+                  "argmin": argmin,
                   "any": _any, "all": _all}

@@ -9,17 +9,21 @@ they need no backward of their own.
 NumPy's names and meanings (``transpose(*axes)`` permutes, ``.T`` reverses all axes, ``squeeze``
 refuses an axis whose size is not 1); ``expand``, ``unsqueeze``, ``flatten``, ``permute``, ``cat``
 and ``chunk`` are PyTorch's names, with PyTorch's meanings where NumPy has no such function.
+Where the two libraries' meanings collide, PyTorch's spelling is taken at its word only when it
+cannot be NumPy's: ``transpose(i, j)`` on a tensor that is not 2-D swaps, ``split(..., dim=)``
+cuts pieces of a size; the ambiguous 2-D ``transpose(0, 1)`` keeps NumPy's meaning and warns.
 """
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 from ..autograd import Function, unbroadcast
 from ..backend import array_module
 from ..tensor import Tensor, lift
-from .arguments import is_int, one_axis
+from .arguments import alias, is_int, one_axis
 from .indexing import getitem
 from .reduce import normalize_axis
 
@@ -88,14 +92,44 @@ class Transpose(Function):
         return grad.transpose(self.inverse)
 
 
-def transpose(x: Tensor, *axes) -> Tensor:
+def transpose(x: Tensor, *axes, dim0=None, dim1=None) -> Tensor:
     """NumPy's transpose: no axes reverses them (``x.T``); ``x.transpose(0, 2, 1)`` (or a tuple)
     permutes, axis i of the result being axis ``axes[i]`` of x.
+
+    Two int axes on a tensor that does not have two dims cannot be a permutation, so they mean
+    what PyTorch's ``transpose(dim0, dim1)`` means: swap those two axes (``q.transpose(1, 2)``);
+    so do the keywords ``dim0=``, ``dim1=``. On a 2-D tensor, ``(1, 0)`` swaps under both readings,
+    and ``(0, 1)`` stays NumPy's identity but warns (a UserWarning: PyTorch code meant a swap);
+    ``x.T`` or ``x.swapaxes(0, 1)`` swap, ``x.transpose((0, 1))`` is the identity, silently.
 
     >>> import tinygrad_pt as tg
     >>> tg.zeros(2, 3, 4).transpose(0, 2, 1).shape
     (2, 4, 3)
+    >>> tg.zeros(2, 3, 4).transpose(1, 2).shape
+    (2, 4, 3)
     """
+    if dim0 is not None or dim1 is not None:
+        if axes or dim0 is None or dim1 is None:
+            raise TypeError(f"transpose: dim0= and dim1= (PyTorch's swap of two axes) go together "
+                            f"and without positional axes, got axes {axes}, dim0={dim0!r}, "
+                            f"dim1={dim1!r}")
+        return _swap("transpose", x, dim0, dim1)
+    if len(axes) == 2 and is_int(axes[0]) and is_int(axes[1]):
+        if x.ndim != 2:
+            return _swap("transpose", x, *axes)
+        if tuple(int(a) % 2 for a in axes if -2 <= a < 2) == (0, 1):
+            # The contract's meaning stands (a valid permutation), but nobody writes the identity
+            # by hand except when porting PyTorch code, where it meant a swap: say so.
+            warnings.warn(f"transpose: axes {tuple(axes)} on a 2-D tensor are NumPy's identity "
+                          f"permutation (this library's transpose), not PyTorch's swap of the two "
+                          f"axes; write x.T or x.swapaxes(0, 1) to swap, or x.transpose((0, 1)) "
+                          f"for the identity without this warning", UserWarning, stacklevel=2)
+    return permute(x, *axes)
+
+
+def permute(x: Tensor, *axes) -> Tensor:
+    """The permutation `axes` of x's axes (ints or one tuple; none reverses them): NumPy's
+    transpose and PyTorch's permute, one meaning."""
     if not axes or (len(axes) == 1 and axes[0] is None):
         axes = tuple(range(x.ndim))[::-1]
     elif len(axes) == 1 and isinstance(axes[0], (tuple, list)):
@@ -108,15 +142,16 @@ def transpose(x: Tensor, *axes) -> Tensor:
     return Transpose.apply(x, axes=perm)
 
 
-permute = transpose  # PyTorch's name for the same thing
-
-
-def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
-    """x with axes `axis1` and `axis2` exchanged (a transpose)."""
-    a, b = one_axis("swapaxes", axis1, x.ndim), one_axis("swapaxes", axis2, x.ndim)
+def _swap(op: str, x: Tensor, axis1, axis2) -> Tensor:
+    a, b = one_axis(op, axis1, x.ndim), one_axis(op, axis2, x.ndim)
     perm = list(range(x.ndim))
     perm[a], perm[b] = b, a
     return Transpose.apply(x, axes=tuple(perm))
+
+
+def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
+    """x with axes `axis1` and `axis2` exchanged (a transpose; PyTorch's swapdims too)."""
+    return _swap("swapaxes", x, axis1, axis2)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -171,8 +206,10 @@ def expand(x: Tensor, *sizes) -> Tensor:
 # ----------------------------------------------------------------------------------------------------
 # Adding and removing axes of size 1 (reshapes)
 
-def squeeze(x: Tensor, axis=None) -> Tensor:
-    """x without its axes of size 1 (or only the given ones, which must have size 1, as NumPy)."""
+def squeeze(x: Tensor, axis=None, *, dim=None) -> Tensor:
+    """x without its axes of size 1 (or only the given ones, which must have size 1, as NumPy;
+    PyTorch would leave a larger axis alone). ``dim=`` is an alias of ``axis=``."""
+    axis = alias("squeeze", "axis", axis, "dim", dim)
     if axis is None:
         axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
     else:
@@ -198,19 +235,25 @@ def expand_dims(x: Tensor, axis) -> Tensor:
                                         for i in range(x.ndim + n_new)))
 
 
-def unsqueeze(x: Tensor, axis: int) -> Tensor:
-    """PyTorch's name for expand_dims with one axis."""
+def unsqueeze(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """PyTorch's name for expand_dims with one axis (``dim=`` is accepted for ``axis=``)."""
+    axis = alias("unsqueeze", "axis", axis, "dim", dim)
+    if axis is None:
+        raise TypeError("unsqueeze: missing the axis (dim) at which to add an axis of size 1")
     return expand_dims(x, one_axis("unsqueeze", axis, x.ndim + 1))
 
 
-def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
-    """Axes start_axis..end_axis (inclusive) merged into one (PyTorch's flatten; a 0-d tensor
-    gives shape (1,)).
+def flatten(x: Tensor, start_axis: int | None = None, end_axis: int | None = None, *,
+            start_dim: int | None = None, end_dim: int | None = None) -> Tensor:
+    """Axes start_axis..end_axis (inclusive) merged into one (PyTorch's flatten, whose keywords
+    start_dim= and end_dim= are accepted too; a 0-d tensor gives shape (1,)).
 
     >>> import tinygrad_pt as tg
     >>> tg.zeros(2, 3, 4).flatten(1).shape
     (2, 12)
     """
+    start_axis = alias("flatten", "start_axis", start_axis, "start_dim", start_dim, 0)
+    end_axis = alias("flatten", "end_axis", end_axis, "end_dim", end_dim, -1)
     if x.ndim == 0:
         return Reshape.apply(x, shape=(1,))
     s, e = one_axis("flatten", start_axis, x.ndim), one_axis("flatten", end_axis, x.ndim)
@@ -319,31 +362,69 @@ def _slices(x: Tensor, axis: int, bounds) -> list:
     return [getitem(x, before + (slice(lo, hi),)) for lo, hi in zip(bounds, bounds[1:])]
 
 
-def split(x: Tensor, indices_or_sections, axis: int = 0) -> list:
+def split(x: Tensor, indices_or_sections=None, axis=None, *, split_size_or_sections=None,
+          dim=None) -> list:
     """NumPy's split: an int n cuts `axis` into n equal pieces (it must divide the axis); a list
     of split points [i, j] gives x[:i], x[i:j], x[j:] along `axis`.
+
+    With PyTorch's keywords, ``split_size_or_sections=`` or ``dim=``, the first argument means
+    what it means in torch.split: an int is the size of each piece (the last may be smaller), a
+    list the sizes of the pieces (summing to the axis's size): ``qkv.split(C, dim=2)``.
 
     >>> import tinygrad_pt as tg
     >>> [p.shape for p in tg.zeros(5, 2).split([1, 3])]
     [(1, 2), (2, 2), (2, 2)]
+    >>> [p.shape for p in tg.zeros(5, 2).split([1, 4], dim=0)]
+    [(1, 2), (4, 2)]
     """
-    axis = one_axis("split", axis, x.ndim)
+    if split_size_or_sections is not None and indices_or_sections is not None:
+        raise TypeError("split: give indices_or_sections (NumPy's meaning) or "
+                        "split_size_or_sections (PyTorch's), not both")
+    torch_meaning = split_size_or_sections is not None or dim is not None
+    arg = split_size_or_sections if split_size_or_sections is not None else indices_or_sections
+    if arg is None:
+        raise TypeError("split: missing the sections: indices_or_sections (NumPy: a count or "
+                        "split points) or split_size_or_sections (PyTorch: piece sizes)")
+    axis = one_axis("split", alias("split", "axis", axis, "dim", dim, 0), x.ndim)
     n = x.shape[axis]
-    if is_int(indices_or_sections):
-        sections = int(indices_or_sections)
+    if torch_meaning:
+        return _slices(x, axis, _torch_split_bounds(arg, axis, n))
+    if is_int(arg):
+        sections = int(arg)
         if sections <= 0:
             raise ValueError(f"split: the number of sections must be positive, got {sections}")
         if n % sections:
             raise ValueError(f"split: axis {axis} of size {n} cannot be split into {sections} "
-                             "equal sections; pass split points (a list) or use chunk")
+                             "equal sections; pass split points (a list) or use chunk (NumPy's "
+                             f"meaning: the int counts the pieces); for pieces of size "
+                             f"{sections}, as torch.split cuts them, pass dim={axis}")
         step = n // sections
         bounds = [k * step for k in range(sections + 1)]
     else:
-        points = list(indices_or_sections)
+        points = list(arg)
         if not all(is_int(p) for p in points):
             raise TypeError(f"split: split points must be integers, got {points}")
         bounds = [0] + [int(p) for p in points] + [None]  # slicing clamps and wraps as NumPy's
     return _slices(x, axis, bounds)
+
+
+def _torch_split_bounds(arg, axis: int, n: int) -> list:
+    """torch.split's pieces as bounds: an int is each piece's size, a list the sizes."""
+    if is_int(arg):
+        size = int(arg)
+        if size <= 0:
+            raise ValueError(f"split: the size of each piece (PyTorch's split_size) must be "
+                             f"positive, got {size}")
+        return list(range(0, n, size)) + [n] if n else [0, 0]  # an empty axis: one empty piece
+    sizes = list(arg)
+    if not all(is_int(p) and p >= 0 for p in sizes):
+        raise TypeError(f"split: the sizes of the pieces must be non-negative integers, got "
+                        f"{sizes}")
+    if sum(sizes) != n:
+        raise ValueError(f"split: the sizes {sizes} sum to {sum(sizes)}, but axis {axis} "
+                         f"has size {n} (PyTorch's split_size_or_sections: the sizes of the "
+                         f"pieces)")
+    return np.cumsum([0] + sizes).tolist()
 
 
 def chunk(x: Tensor, chunks: int, axis: int = 0, *, dim: int | None = None) -> list:
