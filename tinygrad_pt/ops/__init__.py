@@ -7,18 +7,19 @@ Each module lists in ``__all__`` the functions it gives the ``tg`` namespace (``
 from ..backend import register_array_namespace
 from ..tensor import Tensor
 from . import (activation, attention, dropout, elementwise, indexing, inplace, linalg, loss,
-               normalization, reduce, shape, tensor_xp, torch_names)
+               normalization, reduce, selection, shape, tensor_xp, torch_names)
 from .activation import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .reduce import *  # noqa: F401,F403
+from .selection import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .torch_names import *  # noqa: F401,F403
 
-MODULES = (elementwise, reduce, linalg, shape, indexing, activation, normalization, dropout,
-           attention, loss, inplace, torch_names)
+MODULES = (elementwise, selection, reduce, linalg, shape, indexing, activation, normalization,
+           dropout, attention, loss, inplace, torch_names)
 
 
 def install_tensor_methods():

@@ -14,7 +14,7 @@ from ..kernels.reference import erfc
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor
 from .arguments import alias, check_float_tensor, one_axis
-from .elementwise import where
+from .selection import where
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "softmax", "log_softmax"]
 

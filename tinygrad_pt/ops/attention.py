@@ -16,7 +16,7 @@ from ..kernels.registry import kernels_for
 from ..tensor import Tensor, as_array
 from .arguments import check_float_tensor
 from .dropout import check_probability, dropout
-from .elementwise import where
+from .selection import where
 from .linalg import matmul
 
 __all__ = []  # reached as F.scaled_dot_product_attention (nn/functional.py), not as tg.*

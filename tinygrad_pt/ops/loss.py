@@ -23,7 +23,7 @@ from ..kernels.registry import kernels_for
 from ..tensor import Tensor, as_array
 from .activation import sigmoid, softmax, softplus, stable_sigmoid
 from .arguments import check_float_tensor
-from .elementwise import maximum, where
+from .selection import maximum, where
 from .indexing import GetItemBackward
 from .shape import concatenate
 

@@ -15,7 +15,8 @@ from ..backend import array_module
 from ..kernels.registry import kernels_for
 from ..tensor import Tensor
 from .arguments import check_float_tensor
-from .elementwise import maximum, sqrt
+from .elementwise import sqrt
+from .selection import maximum
 from .reduce import normalize_axis
 
 __all__ = ["layer_norm"]

@@ -18,7 +18,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..tensor import Tensor
 from .arguments import alias
-from .elementwise import where
+from .selection import where
 
 __all__ = ["sum", "mean", "max", "min", "amax", "amin", "var", "std", "logsumexp", "argmax",
            "argmin"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..backend import array_module
 from ..tensor import Tensor
-from . import elementwise, shape
+from . import elementwise, selection, shape
 from .activation import tanh as _tanh
 
 __all__ = ["exp", "log", "sqrt", "sin", "cos", "tanh", "abs", "sign", "where", "maximum",
@@ -42,9 +42,9 @@ cos = _dual("cos", elementwise.cos)
 tanh = _dual("tanh", _tanh)
 abs = _dual("abs", elementwise.abs)  # noqa: A001 (the array-module name)
 sign = _dual("sign", _sign)
-where = _dual("where", elementwise.where)
-maximum = _dual("maximum", elementwise.maximum)
-minimum = _dual("minimum", elementwise.minimum)
+where = _dual("where", selection.where)
+maximum = _dual("maximum", selection.maximum)
+minimum = _dual("minimum", selection.minimum)
 broadcast_to = _dual("broadcast_to", shape.broadcast_to)
 
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from ..tensor import Tensor
 from .arguments import alias, check_float_tensor, is_int
-from .elementwise import Clip, _as_python_number, sqrt, where
+from .elementwise import sqrt
+from .selection import Clip, _as_python_number, where
 from .reduce import amax, amin, normalize_axis
 from .shape import Transpose, expand, reshape
 
