@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The GPU half of the project in one run: at most ~8 minutes on a fresh GPU machine (an H200 with
+# python3.12, cupy-cuda13x, numba-cuda, torch, pytest; no package registry).
+#
+#   bash benchmarks/gpu_check.sh             on the GPU machine, from the repository root
+#   bash benchmarks/gpu_check.sh --dry-run   here, without a GPU: the CPU half, GPU commands stubbed
+#   bash benchmarks/gpu_check.sh --prepare   here, before: download the wheels to carry into .whl/
+#
+# Steps, most important first, each under its own time limit and all under one budget
+# (GPU_CHECK_BUDGET_S, default 470 s), so a slow step cannot starve the report:
+#   0. wheels carried in .whl/ (NumPy 2.4 for numba-cuda, which fails to import on NumPy 2.5)
+#      installed to /tmp/site, first on PYTHONPATH; then `pip install --no-deps -e .`
+#   1. benchmarks/gpu_kernels_check.py: every CUDA C and Numba-CUDA kernel against the reference,
+#      the CUDA C kernels timed against the CuPy reference and the copy bandwidth at 8192 x 4096
+#      -> cuda_kernels.md
+#   2. the gpu-marked tests (tests/test_gpu.py, cpu against cuda) and the Numba-CUDA kernel tests
+#      on the GPU -> gpu_tests.txt
+#   3. tinygrad-pt bench all --device cuda --compare torch -> bench_cuda.md (+ bench_cuda.csv)
+#   4. a few steps of every model family with --device cuda -> appended to bench_cuda.md
+# Everything goes to $OUT (the device tool's folder that comes back), else benchmarks/results/.
+# The exit status is that of the first failed step (0 when all passed); every step runs anyway.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+MODE=run
+case "${1:-}" in
+    --dry-run) MODE=dry ;;
+    --prepare) MODE=prepare ;;
+    "") ;;
+    *) echo "usage: bash benchmarks/gpu_check.sh [--dry-run | --prepare]" >&2; exit 2 ;;
+esac
+
+if [ "$MODE" = prepare ]; then
+    # The GPU machine reaches no registry: its Python is 3.12 on x86-64 Linux, so fetch for that.
+    # NumPy 2.4: numba-cuda registers np.row_stack, which NumPy 2.5 removed (pyproject.toml).
+    mkdir -p .whl
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "numpy>=2.4,<2.5"
+    ls -la .whl
+    echo "carry .whl in the device run (see the README's GPU section)"
+    exit 0
+fi
+
+# A dry run leaves nothing in the repository unless OUT says where: its reports are not results.
+if [ "$MODE" = dry ]; then OUT_DIR="${OUT:-$(mktemp -d)}"; else OUT_DIR="${OUT:-benchmarks/results}"; fi
+mkdir -p "$OUT_DIR"
+BUDGET="${GPU_CHECK_BUDGET_S:-470}"
+LOG="$OUT_DIR/gpu_check.log"
+: > "$LOG"
+STATUS=0
+export PYTHONUNBUFFERED=1
+
+say() { echo "[gpu_check +${SECONDS}s] $*" | tee -a "$LOG"; }
+
+# step NAME LIMIT_S COMMAND...: run COMMAND under min(LIMIT_S, what the budget has left), its
+# output appended to the log; a failure or time-out is recorded, and the next step runs anyway.
+step() {
+    local name="$1" limit="$2"
+    shift 2
+    local left=$((BUDGET - SECONDS - 5))
+    [ "$left" -lt "$limit" ] && limit="$left"
+    if [ "$limit" -lt 5 ]; then
+        say "SKIPPED $name: the budget of ${BUDGET}s is spent"
+        [ "$STATUS" -eq 0 ] && STATUS=124
+        return 124
+    fi
+    say "START $name (limit ${limit}s): $*"
+    timeout --kill-after=5 "$limit" "$@" >> "$LOG" 2>&1
+    local rc=$?
+    say "END $name: exit $rc$([ $rc -eq 124 ] && echo ' (timed out)')"
+    [ "$rc" -ne 0 ] && [ "$STATUS" -eq 0 ] && STATUS=$rc
+    return $rc
+}
+
+if [ "$MODE" = dry ]; then
+    say "DRY RUN on $(uname -m) without a GPU: GPU commands are stubbed, nothing measures a GPU"
+    DEVICE="none (dry run)"
+else
+    if ls .whl/*.whl > /dev/null 2>&1; then
+        step "carried wheels" 60 python3 -m pip install -q --no-index --no-deps --no-compile \
+            --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+        export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+    fi
+    # --no-build-isolation: no registry to fetch setuptools from; the image has it
+    step "install" 90 python3 -m pip install -q --no-deps --no-build-isolation -e .
+    DEVICE="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
+    say "device: $DEVICE"
+    python3 -c "import numpy, cupy; print('numpy', numpy.__version__, 'cupy', cupy.__version__)" \
+        2>&1 | tee -a "$LOG"
+fi
+
+# 1. kernels against the reference, and timed
+if [ "$MODE" = dry ]; then
+    step "kernel check (dry run)" 120 python3 benchmarks/gpu_kernels_check.py --dry-run \
+        --out "$OUT_DIR" --quick
+else
+    step "kernel check" 150 python3 benchmarks/gpu_kernels_check.py --out "$OUT_DIR"
+fi
+
+# 2. the gpu-marked tests; under the dry run, only collected (they need a GPU to run)
+{
+    echo "# GPU tests: tests/test_gpu.py (cpu vs cuda) and the Numba-CUDA kernel tests on the GPU"
+    echo "device: $DEVICE"
+    echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+} > "$OUT_DIR/gpu_tests.txt"
+TESTS=(tests/test_gpu.py tests/test_kernels_cuda_sim.py tests/test_kernels_cuda_sim_more.py
+       tests/test_kernels_cuda_sim_attention.py tests/test_kernels_cuda_sim_matmul.py)
+if [ "$MODE" = dry ]; then
+    step "gpu tests (collected only)" 60 bash -c \
+        "python3 -m pytest -q -p no:cacheprovider --collect-only ${TESTS[*]} 2>&1 | tail -3 >> '$OUT_DIR/gpu_tests.txt'"
+else
+    step "gpu tests" 200 bash -c \
+        "python3 -m pytest -q -p no:cacheprovider -rs ${TESTS[*]} 2>&1 | tail -60 >> '$OUT_DIR/gpu_tests.txt'; exit \${PIPESTATUS[0]}"
+fi
+
+# 3. the bench, against torch
+BENCH_TMP="$(mktemp -d)"
+if [ "$MODE" = dry ]; then
+    step "bench (stub: its CLI parses)" 30 tinygrad-pt bench --help
+    echo "# bench_cuda (dry run: the bench was not run; no GPU)" > "$OUT_DIR/bench_cuda.md"
+else
+    step "bench" 150 tinygrad-pt bench all --device cuda --compare torch --out "$BENCH_TMP"
+    if [ -f "$BENCH_TMP/bench_cuda.md" ]; then
+        cp "$BENCH_TMP/bench_cuda.md" "$OUT_DIR/bench_cuda.md"
+        [ -f "$BENCH_TMP/bench_cuda.csv" ] && cp "$BENCH_TMP/bench_cuda.csv" "$OUT_DIR/"
+    else
+        echo "# bench_cuda: the bench wrote no report (see gpu_check.log)" > "$OUT_DIR/bench_cuda.md"
+    fi
+fi
+
+# 4. every model family, a few steps on the device
+TRAIN_DEVICE=cuda
+[ "$MODE" = dry ] && TRAIN_DEVICE=cpu
+FAMILIES=(ae dae vae gan gpt simclr moco)
+[ "$MODE" = dry ] && FAMILIES=(ae)  # one, on the CPU: the loop and the summary are what is tried
+{
+    echo
+    echo "## Training, briefly, with --device $TRAIN_DEVICE"
+    echo
+    echo "device: $DEVICE. 20 steps each (a smoke test of every family on the device, not a"
+    echo "quality run); the time includes start-up and the first calls' compilation."
+    echo
+    echo "| family | exit | wall s | last train loss |"
+    echo "|---|---:|---:|---:|"
+} >> "$OUT_DIR/bench_cuda.md"
+RUNS="$(mktemp -d)"
+for family in "${FAMILIES[@]}"; do
+    t0=$SECONDS
+    step "train $family" 60 tinygrad-pt train "$family" --device "$TRAIN_DEVICE" --steps 20 \
+        --out "$RUNS/$family" --quiet --eval-every 20
+    rc=$?
+    loss="$(python3 -c "
+import json, sys
+rows = [json.loads(l) for l in open('$RUNS/$family/metrics.jsonl')]
+print(next(r['loss'] for r in reversed(rows) if r.get('split') == 'train'))" 2>/dev/null || echo -)"
+    echo "| $family | $rc | $((SECONDS - t0)) | $loss |" >> "$OUT_DIR/bench_cuda.md"
+done
+rm -rf "$RUNS" "$BENCH_TMP"
+
+say "done in ${SECONDS}s, status $STATUS; reports in $OUT_DIR: $(cd "$OUT_DIR" && ls | tr '\n' ' ')"
+exit "$STATUS"
