@@ -176,26 +176,38 @@ def gelu_cases(impl, xp, dtype, rng, quick):
             yield (f"gelu_bwd {approximate} n={n}",
                    impl.gelu_bwd(xp.asarray(dy), xp.asarray(x), approximate), dx,
                    k * np.abs(dy64) * (2 + np.abs(x64) ** 2))
-    # an unaligned view (4 bytes into its buffer: the scalar path) of a 2-D array
-    x = _inputs(rng, (33, 65), dtype)
-    xd = xp.asarray(x)[:, 1:]
-    yield ("gelu_fwd none unaligned 33x64 view", impl.gelu_fwd(xd, "none"),
-           R.gelu_fwd(x[:, 1:].astype(np.float64), "none"), _k(dtype, 1) * 4 * (1 + np.abs(x[:, 1:])))
+    # views 4 bytes into their buffers: contiguous but not 16-byte aligned, the scalar path
+    x, dy = _inputs(rng, (1001,), dtype), _inputs(rng, (1001,), dtype, 1.0)
+    x64, dy64 = x[1:].astype(np.float64), dy[1:].astype(np.float64)
+    xd, dyd = xp.asarray(x)[1:], xp.asarray(dy)[1:]
+    k = _k(dtype, 1) * 4.0
+    yield ("gelu_fwd none unaligned n=1000", impl.gelu_fwd(xd, "none"),
+           R.gelu_fwd(x64, "none"), k * (np.abs(x64) + 1))
+    yield ("gelu_bwd tanh unaligned n=1000", impl.gelu_bwd(dyd, xd, "tanh"),
+           R.gelu_bwd(dy64, x64, "tanh"), k * np.abs(dy64) * (2 + x64 ** 2))
 
 
 def adamw_cases(impl, xp, dtype, rng, quick):
-    for n in (4096 * 5 + 3, 1, 777):
+    # the last: views one element into their buffers (not 16-byte aligned: the scalar path)
+    for n, offset in ((4096 * 5 + 3, 0), (1, 0), (777, 0), (777, 1)):
         p, g = _inputs(rng, (n,), dtype, 1.0), _inputs(rng, (n,), dtype, 1.0)
         m, v = _inputs(rng, (n,), dtype, 0.1), np.abs(_inputs(rng, (n,), dtype, 0.1))
         args = (7, 1e-3, 0.9, 0.999, 1e-8, 0.01)
-        p64, m64, v64 = (a.astype(np.float64) for a in (p, m, v))
+        p64, m64, v64 = (a[offset:].astype(np.float64) for a in (p, m, v))
+        g = g[offset:]
         R.adamw_update(p64, g.astype(np.float64), m64, v64, *args)
-        pd, gd, md, vd = (xp.asarray(a) for a in (p, g, m, v))
+        pd, gd, md, vd = (xp.asarray(a)[offset:] for a in (p, _pad(g, offset), m, v))
         impl.adamw_update(pd, gd, md, vd, *args)
         k = _k(dtype, 1) * 8.0
-        yield f"adamw p n={n}", pd, p64, k * (np.abs(p64) + 1e-3 * 20)
-        yield f"adamw m n={n}", md, m64, k * (np.abs(m64) + np.abs(g))
-        yield f"adamw v n={n}", vd, v64, k * (np.abs(v64) + g.astype(np.float64) ** 2)
+        tag = f"n={n - offset}{' unaligned' if offset else ''}"
+        yield f"adamw p {tag}", pd, p64, k * (np.abs(p64) + 1e-3 * 20)
+        yield f"adamw m {tag}", md, m64, k * (np.abs(m64) + np.abs(g))
+        yield f"adamw v {tag}", vd, v64, k * (np.abs(v64) + g.astype(np.float64) ** 2)
+
+
+def _pad(a, offset):
+    """a with `offset` leading zeros, so that [offset:] of it is a view that starts unaligned."""
+    return np.concatenate([np.zeros(offset, a.dtype), a])
 
 
 CASES = {"softmax": softmax_cases, "cross_entropy": cross_entropy_cases,

@@ -189,9 +189,16 @@ def vector_width(dtype, *arrays, row_length: int | None = None) -> int:
     v = 16 // np.dtype(dtype).itemsize
     if row_length is not None and row_length % v:
         return 1
-    if any(a is not None and a.data.ptr % 16 for a in arrays):
+    if any(a is not None and data_pointer(a) % 16 for a in arrays):
         return 1
     return v
+
+
+def data_pointer(a) -> int:
+    """The address of a's first element: CuPy's a.data.ptr; NumPy's a.ctypes.data (the kernels
+    run on NumPy arrays in tests/cuda_c_host.py, which plays the GPU on the CPU)."""
+    data = a.data
+    return data.ptr if hasattr(data, "ptr") else a.ctypes.data
 
 
 def row_threads(packs: int) -> int:
