@@ -327,8 +327,12 @@ def time_all(fast, xp, n, c, repeat, clock, copy) -> tuple:
     copy_bw = 2 * src.nbytes / copy_t
     rows = []
     for name in ref_calls:
-        times = time_calls({"reference": ref_calls[name], "fast": fast_calls[name]}, warmup=3,
-                           repeat=repeat, clock=clock)
+        try:
+            times = time_calls({"reference": ref_calls[name], "fast": fast_calls[name]},
+                               warmup=3, repeat=repeat, clock=clock)
+        except Exception as e:  # one function's failure leaves the others' rows
+            rows.append([name, "-", "-", "-", "-", f"failed: {type(e).__name__}: {e}"[:120]])
+            continue
         t_ref, t_fast = times["reference"]["median"], times["fast"]["median"]
         moved = bytes_moved(name, n, c, np.dtype(dtype).itemsize)
         rows.append([name, f"{t_ref * 1e3:.3f}", f"{t_fast * 1e3:.3f}", f"{t_ref / t_fast:.2f}x",
@@ -387,7 +391,7 @@ def main(argv=None) -> int:
                          f"{compiled} kernels compiled.\n\n"
                          + markdown_table(["module", "kernels", "cubin bytes", "status"],
                                           compile_rows)))
-        impls = [("reference (dry-run stand-in for cuda_c)", lambda f: R)]
+        impls = [("reference (dry-run stand-in for cuda_c)", lambda f: R, args.quick)]
 
         def copy(dst, src):
             np.copyto(dst, src)
@@ -400,11 +404,12 @@ def main(argv=None) -> int:
         device = (f"{name} (compute capability {props['major']}.{props['minor']}, "
                   f"{props['multiProcessorCount']} SMs, {props['totalGlobalMem'] / 2**30:.0f} GiB)")
         impls = [("cuda_c", lambda f: importlib.import_module(
-            f"tinygrad_pt.kernels.cuda.cuda_c.{f}"))]
+            f"tinygrad_pt.kernels.cuda.cuda_c.{f}"), args.quick)]
         try:
             importlib.import_module("tinygrad_pt.kernels.cuda._common")  # numba-cuda present?
+            # the quick shapes: Numba compiles each kernel per signature, which costs seconds
             impls.append(("numba-cuda", lambda f: importlib.import_module(
-                f"tinygrad_pt.kernels.cuda.{f}")))
+                f"tinygrad_pt.kernels.cuda.{f}"), True))
         except Exception as e:
             sections.append(("Numba-CUDA kernels not checked",
                              f"importing them failed: {type(e).__name__}: {e}"))
@@ -412,9 +417,41 @@ def main(argv=None) -> int:
         def copy(dst, src):
             cupy.copyto(dst, src)
 
+    info = machine_info()
+
+    def write(note=""):
+        """The report as it stands: written after each phase, so that a run stopped by its time
+        limit still leaves what it measured."""
+        lines = ["# GPU kernels: correctness and timing\n", f"- device: {device}"]
+        lines += [f"- {k}: {v}" for k, v in info.items()]
+        lines.append(f"- this report took {time.perf_counter() - started:.0f} s "
+                     f"(benchmarks/gpu_kernels_check.py{' --dry-run' if dry else ''}){note}\n")
+        for heading, text in sections:
+            lines += [f"## {heading}\n", text, ""]
+        report = "\n".join(lines)
+        (out / "cuda_kernels.md").write_text(report)
+        return report
+
+    # Phases, the CUDA C kernels first (correctness, then timing), then the Numba-CUDA ones.
     rows = []
-    for impl_name, impl in impls:
-        rows += check(impl_name, impl, xp, (np.float32, np.float64), args.quick)
+    correctness = ["Correctness against the float64 reference", ""]
+    sections.insert(0, correctness)
+    for i, (impl_name, impl, quick) in enumerate(impls):
+        t0 = time.perf_counter()
+        rows += check(impl_name, impl, xp, (np.float32, np.float64), quick)
+        print(f"checked {impl_name} in {time.perf_counter() - t0:.1f} s", flush=True)
+        correctness[1] = correctness_text(rows)
+        write("; still running: " + ", ".join(name for name, _, _ in impls[i + 1:])
+              if i + 1 < len(impls) else "")
+        if i == 0:
+            sections.append(timing_section(impl, xp, n, c, repeat, clock, copy, dry))
+            write("; still running: the remaining checks" if len(impls) > 1 else "")
+    report = write()
+    print(report)
+    return 1 if any(r[4] != "ok" for r in rows) else 0
+
+
+def correctness_text(rows) -> str:
     failed = [r for r in rows if r[4] != "ok"]
     summary = (f"{len(rows) - len(failed)} of {len(rows)} checks passed"
                + (f"; FAILED: {', '.join(sorted({f'{r[0]} {r[1]}' for r in failed}))}"
@@ -427,30 +464,23 @@ def main(argv=None) -> int:
         text += "\n\nThe failures:\n\n" + markdown_table(
             ["implementation", "family", "case", "dtype", "result", "worst err/tol",
              "first mismatch"], failed)
-    sections.insert(0, ("Correctness against the float64 reference", text))
+    return text
 
-    fast = impls[0][1]
-    t_rows, copy_bw = time_all(fast, xp, n, c, repeat, clock, copy)
+
+def timing_section(fast, xp, n, c, repeat, clock, copy, dry) -> tuple:
+    heading = f"Timing at {n} x {c} float32, median of {repeat} (ms)"
+    try:
+        t_rows, copy_bw = time_all(fast, xp, n, c, repeat, clock, copy)
+    except Exception as e:  # the correctness results above stay written
+        traceback.print_exc()
+        return heading, f"the timing failed: {type(e).__name__}: {e}"
     label = ("the NumPy reference against itself, on the CPU (dry run: not a GPU timing)" if dry
              else "CUDA C (cuda_c) against the CuPy reference (kernels/reference.py on CuPy)")
-    sections.append((f"Timing at {n} x {c} float32, median of {repeat} (ms)",
-                     f"{label}. Copy (device to device) of the same array: "
+    return heading, (f"{label}. Copy (device to device) of the same array: "
                      f"{copy_bw / 1e9:.0f} GB/s counting read and write; 'of copy' is each "
                      f"kernel's bandwidth, from the bytes it must move, as a share of that.\n\n"
                      + markdown_table(["function", "reference", "cuda_c", "speed-up", "GB/s",
-                                       "of copy"], t_rows)))
-
-    info = machine_info()
-    lines = [f"# GPU kernels: correctness and timing\n", f"- device: {device}"]
-    lines += [f"- {k}: {v}" for k, v in info.items()]
-    lines.append(f"- this report took {time.perf_counter() - started:.0f} s "
-                 f"(benchmarks/gpu_kernels_check.py{' --dry-run' if dry else ''})\n")
-    for heading, text in sections:
-        lines += [f"## {heading}\n", text, ""]
-    report = "\n".join(lines)
-    (out / "cuda_kernels.md").write_text(report)
-    print(report)
-    return 1 if failed else 0
+                                       "of copy"], t_rows))
 
 
 if __name__ == "__main__":
