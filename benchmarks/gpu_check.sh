@@ -16,7 +16,8 @@
 #   2. the gpu-marked tests (tests/test_gpu.py, cpu against cuda) -> gpu_tests.txt (the
 #      Numba-CUDA kernels are checked on the GPU by step 1; their simulator tests would spend the
 #      budget on JIT compiles)
-#   3. tinygrad-pt bench all --device cuda --compare torch --repeat 5 -> bench_cuda.md (+ .csv)
+#   3. tinygrad-pt bench all --device cuda --compare torch --repeat 5 -> bench_cuda.md (+ .csv);
+#      then the Numba-CUDA attention, matmul and NT-Xent kernel tests on the GPU -> gpu_tests.txt
 #   4. a few steps of every model family with --device cuda -> appended to bench_cuda.md
 # Everything goes to $OUT (the device tool's folder that comes back), else benchmarks/results/.
 # The exit status is that of the first failed step (0 when all passed); every step runs anyway.
@@ -135,6 +136,21 @@ else
     else
         echo "# bench_cuda: the bench wrote no report (see gpu_check.log)" > "$OUT_DIR/bench_cuda.md"
     fi
+fi
+
+# 3b. the Numba-CUDA families that step 1 does not cover (attention, matmul, NT-Xent): their
+# kernel tests, which run on the GPU when the simulator is off; last but training, as their JIT
+# compiles are slow
+# (GELU and AdamW, step 1 checked; the -k below leaves their tests in _more out)
+SIM_TESTS=(tests/test_kernels_cuda_sim_attention.py tests/test_kernels_cuda_sim_matmul.py
+           tests/test_kernels_cuda_sim_more.py -k "'not gelu and not adamw'")
+if [ "$MODE" = dry ]; then
+    step "numba-cuda kernel tests (collected only)" 60 bash -c \
+        "python3 -m pytest -q -p no:cacheprovider --collect-only ${SIM_TESTS[*]} 2>&1 | tail -1 >> '$OUT_DIR/gpu_tests.txt'"
+else
+    echo "## Numba-CUDA kernel tests on the GPU: ${SIM_TESTS[*]}" >> "$OUT_DIR/gpu_tests.txt"
+    step "numba-cuda kernel tests" 90 bash -c \
+        "unset NUMBA_ENABLE_CUDASIM; python3 -m pytest -q -p no:cacheprovider -rs ${SIM_TESTS[*]} 2>&1 | tail -30 >> '$OUT_DIR/gpu_tests.txt'; exit \${PIPESTATUS[0]}"
 fi
 
 # 4. every model family, a few steps on the device
