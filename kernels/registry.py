@@ -384,8 +384,8 @@ def _cpu_hand_backs() -> Counter:
 
 def which(family: str, device: str = "cpu") -> str:
     """The implementation that runs for `family` on `device` under the current settings:
-    "reference", "numba" or "cuda", followed, when something fell back to the reference, by why
-    in parentheses (see the module docstring)."""
+    "reference", "numba", "cuda" or "cuda_c", followed, when something fell back to the
+    reference, by why in parentheses (see the module docstring)."""
     if family not in FAMILIES:
         raise ValueError(f"which: unknown kernel family {family!r}; expected one of "
                          f"{list(FAMILIES)}")
