@@ -99,14 +99,15 @@ def compiler() -> str | None:
 
 def build(source: str, name_expressions) -> ctypes.CDLL:
     """The shared library of `source` for the host, cached by content in the temp folder."""
-    # the CUDA-only pieces the shim cannot define: #pragma unroll is ignored by g++
+    # (#pragma unroll, which g++ does not know, is ignored: -Wno-unknown-pragmas)
     code = SHIM + source + "\n" + _wrappers(name_expressions) + "\n"
     digest = hashlib.sha256(code.encode()).hexdigest()[:16]
     folder = Path(tempfile.gettempdir()) / "tinygrad_pt_cuda_c_host"
     folder.mkdir(exist_ok=True)
     lib = folder / f"{digest}.so"
     if not lib.exists():
-        src = folder / f"{digest}.cpp"
+        # per-process names until the final rename: pytest-xdist workers may build at once
+        src = folder / f"{digest}.{os.getpid()}.cpp"
         src.write_text(code)
         tmp = folder / f"{digest}.{os.getpid()}.so"
         run = subprocess.run([compiler(), "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread",
@@ -115,6 +116,7 @@ def build(source: str, name_expressions) -> ctypes.CDLL:
         if run.returncode != 0:
             raise RuntimeError(f"g++ failed on the host build of the kernels:\n{run.stderr[-4000:]}")
         tmp.replace(lib)  # atomic: a parallel test process sees the whole library or none
+        src.unlink()
     return ctypes.CDLL(str(lib))
 
 
