@@ -113,7 +113,8 @@ def cross_entropy_cases(impl, xp, dtype, rng, quick):
             tag = f"{n}x{c} eps={smoothing}{' weighted' if weighted else ''}"
             mag_l = wmax * (np.abs(x64).max(-1) + math.log(c) + np.abs(losses))
             yield f"cross_entropy_fwd losses {tag}", got_l, losses, k * mag_l
-            yield f"cross_entropy_fwd probs {tag}", got_p, probs, k * (np.abs(probs) * (1 + np.abs(x64)))
+            yield (f"cross_entropy_fwd probs {tag}", got_p, probs,
+                   k * (np.abs(probs) * (1 + np.abs(x64))))
             dl = _inputs(rng, (n,), dtype, 1.0)
             pk = probs.astype(dtype)
             d = R.cross_entropy_bwd(dl.astype(np.float64), pk.astype(np.float64), t, -100,
@@ -134,8 +135,9 @@ def layer_norm_cases(impl, xp, dtype, rng, quick):
             w64 = None if w is None else w.astype(np.float64)
             b64 = None if b is None else b.astype(np.float64)
             y, mean, rstd = R.layer_norm_fwd(x64, w64, b64, 1e-5)
-            gy, gmean, grstd = impl.layer_norm_fwd(xp.asarray(x), None if w is None else xp.asarray(w),
-                                                   None if b is None else xp.asarray(b), 1e-5)
+            gy, gmean, grstd = impl.layer_norm_fwd(
+                xp.asarray(x), None if w is None else xp.asarray(w),
+                None if b is None else xp.asarray(b), 1e-5)
             k = _k(dtype, c) * 4.0
             aw = 1.0 if w is None else np.abs(w64)
             xhat = (x64 - mean[:, None]) * rstd[:, None]

@@ -73,7 +73,8 @@ void launch(void (*f)(A...), unsigned gx, unsigned gy, unsigned bx, void** args)
             g_block = std::make_unique<std::barrier<>>(bx);
             g_warp.clear();
             for (unsigned w = 0; w < (bx + 31) / 32; ++w)
-                g_warp.push_back(std::make_unique<std::barrier<>>(bx - 32 * w < 32 ? bx - 32 * w : 32));
+                g_warp.push_back(
+                    std::make_unique<std::barrier<>>(bx - 32 * w < 32 ? bx - 32 * w : 32));
             std::vector<std::thread> threads;
             for (unsigned t = 0; t < bx; ++t)
                 threads.emplace_back([=] {
@@ -114,7 +115,8 @@ def build(source: str, name_expressions) -> ctypes.CDLL:
                               "-Wno-unknown-pragmas", "-o", str(tmp), str(src)],
                              capture_output=True, text=True)
         if run.returncode != 0:
-            raise RuntimeError(f"g++ failed on the host build of the kernels:\n{run.stderr[-4000:]}")
+            raise RuntimeError("g++ failed on the host build of the kernels:\n"
+                               + run.stderr[-4000:])
         tmp.replace(lib)  # atomic: a parallel test process sees the whole library or none
         src.unlink()
     return ctypes.CDLL(str(lib))

@@ -45,7 +45,8 @@ __global__ void adamw(T* __restrict__ p, const T* __restrict__ g, T* __restrict_
     const long long packs = n / V, stride = (long long)gridDim.x * blockDim.x;
     const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     for (long long k = first; k < packs; k += stride) {
-        Pack<T, V> pp = load_pack<T, V>(p, k), mm = load_pack<T, V>(m, k), vv = load_pack<T, V>(v, k);
+        Pack<T, V> pp = load_pack<T, V>(p, k), mm = load_pack<T, V>(m, k);
+        Pack<T, V> vv = load_pack<T, V>(v, k);
         const Pack<T, V> gg = load_pack<T, V>(g, k);
         #pragma unroll
         for (int q = 0; q < V; ++q)

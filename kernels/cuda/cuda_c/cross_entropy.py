@@ -34,7 +34,8 @@ SOURCE = HEADER + r"""
 // logits, probs, dlogits: C-contiguous (N, c), c % V == 0; target: (N,) int64; weight: (c,) when
 // has_weight, else unread (w = 1). Block `blockIdx.x` owns one row.
 template <typename T, int V>
-__global__ void cross_entropy_fwd(const T* __restrict__ logits, const long long* __restrict__ target,
+__global__ void cross_entropy_fwd(const T* __restrict__ logits,
+                                  const long long* __restrict__ target,
                                   const T* __restrict__ weight, int has_weight,
                                   long long ignore_index, T eps, int c,
                                   T* __restrict__ losses, T* __restrict__ probs) {

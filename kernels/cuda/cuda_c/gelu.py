@@ -40,7 +40,8 @@ SOURCE = HEADER + f"""
 
 // (s, ds) of the tanh form: s = sigmoid(2u) = (1 + tanh u) / 2, ds = 2 s (1 - s) du/dx.
 template <typename T> __device__ __forceinline__ void tanh_parts(T x, T& s, T& ds) {
-    const T xc = x > T(GELU_SATURATE) ? T(GELU_SATURATE) : (x < T(-GELU_SATURATE) ? T(-GELU_SATURATE) : x);
+    const T lim = T(GELU_SATURATE);
+    const T xc = x > lim ? lim : (x < -lim ? -lim : x);
     const T u = T(SQRT_2_OVER_PI) * (xc + T(GELU_CUBIC) * xc * xc * xc);
     const T e = k_exp(T(-2) * k_abs(u));
     s = (u >= T(0) ? T(1) : e) / (T(1) + e);
@@ -89,7 +90,8 @@ __global__ void gelu_bwd(const T* __restrict__ dy, const T* __restrict__ x, T* _
         for (int q = 0; q < V; ++q) g.v[q] *= gelu_grad(p.v[q], tanh_form);
         store_pack<T, V>(dx, k, g);
     }
-    for (long long i = packs * V + first; i < n; i += stride) dx[i] = dy[i] * gelu_grad(x[i], tanh_form);
+    for (long long i = packs * V + first; i < n; i += stride)
+        dx[i] = dy[i] * gelu_grad(x[i], tanh_form);
 }
 """
 

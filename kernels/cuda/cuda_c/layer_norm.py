@@ -34,7 +34,8 @@ SOURCE = HEADER + r"""
 // Welford / Chan: (count, mean, M2 = sum (x - mean)^2) of the values seen.
 template <typename T> struct Moments { T n, mean, m2; };
 
-template <typename T> __device__ __forceinline__ Moments<T> merge_moments(Moments<T> a, Moments<T> b) {
+template <typename T>
+__device__ __forceinline__ Moments<T> merge_moments(Moments<T> a, Moments<T> b) {
     const T n = a.n + b.n;
     if (n == T(0)) return a;
     const T d = b.mean - a.mean, fb = b.n / n;
@@ -44,7 +45,8 @@ template <typename T> __device__ __forceinline__ Moments<T> merge_moments(Moment
 template <typename T> __device__ __forceinline__ Moments<T> block_moments(Moments<T> st) {
     __shared__ T part[3][32];
     for (int o = 16; o > 0; o >>= 1) {
-        Moments<T> other{__shfl_xor_sync(FULL_MASK, st.n, o), __shfl_xor_sync(FULL_MASK, st.mean, o),
+        Moments<T> other{__shfl_xor_sync(FULL_MASK, st.n, o),
+                         __shfl_xor_sync(FULL_MASK, st.mean, o),
                          __shfl_xor_sync(FULL_MASK, st.m2, o)};
         st = merge_moments(st, other);
     }
@@ -54,9 +56,11 @@ template <typename T> __device__ __forceinline__ Moments<T> block_moments(Moment
     if (lane == 0) { part[0][warp] = st.n; part[1][warp] = st.mean; part[2][warp] = st.m2; }
     __syncthreads();
     const bool live = lane < (int)(blockDim.x >> 5);
-    st = live ? Moments<T>{part[0][lane], part[1][lane], part[2][lane]} : Moments<T>{T(0), T(0), T(0)};
+    st = live ? Moments<T>{part[0][lane], part[1][lane], part[2][lane]}
+              : Moments<T>{T(0), T(0), T(0)};
     for (int o = 16; o > 0; o >>= 1) {
-        Moments<T> other{__shfl_xor_sync(FULL_MASK, st.n, o), __shfl_xor_sync(FULL_MASK, st.mean, o),
+        Moments<T> other{__shfl_xor_sync(FULL_MASK, st.n, o),
+                         __shfl_xor_sync(FULL_MASK, st.mean, o),
                          __shfl_xor_sync(FULL_MASK, st.m2, o)};
         st = merge_moments(st, other);
     }
