@@ -81,7 +81,15 @@ else
     if ls .whl/*.whl > /dev/null 2>&1; then
         step "carried wheels" 60 python3 -m pip install -q --no-index --no-deps --no-compile \
             --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+        BEFORE_PYTHONPATH="${PYTHONPATH:-}"
         export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+        # The image's compiled packages must still import over the carried NumPy; if one does not,
+        # the carried wheels go (numba-cuda may then fail to import: step 1 says so, the rest runs)
+        if ! step "image packages over the carried wheels" 60 python3 -c \
+                "import numpy, cupy, scipy.special, sklearn, torch; cupy.zeros(1).sum().get()"; then
+            say "dropping /tmp/site from PYTHONPATH: the image's packages fail over it"
+            export PYTHONPATH="$BEFORE_PYTHONPATH"
+        fi
     fi
     # --no-build-isolation: no registry to fetch setuptools from; the image has it. Should the
     # editable install fail (an old setuptools), the plain one installs the same package.
