@@ -2,9 +2,10 @@
 
 Every family has the reference implementation (``kernels/reference.py``, the specification) and may
 have faster ones per device: Numba on the CPU (``kernels/cpu``), Numba-CUDA on the GPU
-(``kernels/cuda``). A faster implementation is a module that defines the family's functions with
-the reference's names and signatures; adding one is one line in ``FAST`` below (or in ``BY_NAME``
-for one measured slower, which runs only when asked for by name, as the matmul study kernels).
+(``kernels/cuda``) and CUDA C for CuPy's RawModule (``kernels/cuda/cuda_c``). A faster
+implementation is a module that defines the family's functions with the reference's names and
+signatures; adding one is one line in ``FAST`` below (or in ``BY_NAME`` for one measured slower
+or not yet measured, which runs only when asked for by name, as the matmul study kernels).
 
 The user chooses with ``tg.set_kernels``:
 
@@ -13,6 +14,7 @@ The user chooses with ``tg.set_kernels``:
     tg.set_kernels(attention="reference")    one family only; the others keep their setting
     tg.set_kernels(softmax="numba")          a named implementation where a device offers it
     tg.set_kernels(matmul="numba")           matmul and F.linear through the Numba study kernel
+    tg.set_kernels(softmax="cuda_c")         the CUDA C kernel on the GPU (not measured yet)
 
 or, before the package is imported, with the environment variable ``TINYGRAD_PT_KERNELS``
 ("reference", "fast", or a comma-separated list such as "fast,attention=reference").
@@ -82,9 +84,15 @@ FAST: dict[str, dict[str, list[tuple[str, str]]]] = {
 # Implementations that run only when asked for by name, never under "fast": measured slower than
 # the reference, they stay reachable to study and compare them (tg.set_kernels(matmul="numba")),
 # and on the GPU for where cuBLAS cannot serve (inside CUDA-graph stream capture, DESIGN.md).
+# The CUDA C kernels (kernels/cuda/cuda_c, "cuda_c") are here until a GPU run has measured them
+# correct and faster than the CuPy reference (benchmarks/gpu_kernels_check.py writes that
+# measurement); only then do they move to FAST["cuda"].
+_CUDA_C = "tinygrad_pt.kernels.cuda.cuda_c."
 BY_NAME: dict[str, dict[str, list[tuple[str, str]]]] = {
     "cpu": {"matmul": [("numba", _CPU + "matmul")]},
-    "cuda": {"matmul": [("cuda", "tinygrad_pt.kernels.cuda.matmul")]},
+    "cuda": {"matmul": [("cuda", "tinygrad_pt.kernels.cuda.matmul")],
+             **{family: [("cuda_c", _CUDA_C + family)] for family in
+                ("softmax", "cross_entropy", "layer_norm", "gelu", "adamw")}},
 }
 
 GLOBAL_SETTINGS = ("reference", "fast")
@@ -376,8 +384,8 @@ def _cpu_hand_backs() -> Counter:
 
 def which(family: str, device: str = "cpu") -> str:
     """The implementation that runs for `family` on `device` under the current settings:
-    "reference", "numba" or "cuda", followed, when something fell back to the reference, by why
-    in parentheses (see the module docstring)."""
+    "reference", "numba", "cuda" or "cuda_c", followed, when something fell back to the
+    reference, by why in parentheses (see the module docstring)."""
     if family not in FAMILIES:
         raise ValueError(f"which: unknown kernel family {family!r}; expected one of "
                          f"{list(FAMILIES)}")

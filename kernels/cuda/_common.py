@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import config, cuda, float64
 
-from tinygrad_pt.backend import array_module
+# The pure-Python checks live in _checks (no Numba there), shared with the CUDA C kernels.
+from ._checks import DTYPES, as_flat, as_rows, check_float, check_same_shape  # noqa: F401
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 
@@ -21,8 +21,6 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 # row of 1024 float32 in flight. The simulator runs each thread as a Python thread (a block of 32
 # took twice as long as 16), so it uses 16: rows of 33 and 65 columns still wrap around the block.
 THREADS = 16 if SIMULATOR else 128
-
-DTYPES = (np.float32, np.float64)
 
 
 @cuda.jit(device=True)
@@ -69,27 +67,7 @@ def finite_or_zero(m):
     return m
 
 
-def check_float(name, **arrays):
-    """TypeError unless every array is float32 or float64, all of one dtype."""
-    dtypes = {key: a.dtype for key, a in arrays.items() if a is not None}
-    for key, dtype in dtypes.items():
-        if dtype not in DTYPES:
-            raise TypeError(f"{name}: {key} has dtype {dtype}; the CUDA kernels take float32 or "
-                            f"float64")
-    if len(set(dtypes.values())) > 1:
-        raise TypeError(f"{name}: the arrays must share one dtype; got {dtypes}")
 
-
-def check_same_shape(name, a_name, a, b_name, b):
-    if a.shape != b.shape:
-        raise ValueError(f"{name}: {a_name} shape {a.shape} != {b_name} shape {b.shape}")
-
-
-def as_rows(x):
-    """x (..., C) as a C-contiguous (N, C) array: a view when x already is contiguous."""
-    xp = array_module(x)
-    c = x.shape[-1]
-    return xp.ascontiguousarray(x).reshape(-1, c)
 
 
 @cuda.jit(device=True)
@@ -115,8 +93,3 @@ MAX_BLOCKS = 2 if SIMULATOR else 4096
 def flat_blocks(n):
     """Blocks of THREADS threads for a grid-stride loop over n > 0 elements."""
     return min(MAX_BLOCKS, (n + THREADS - 1) // THREADS)
-
-
-def as_flat(x):
-    """x as a C-contiguous 1-D array: a view when x already is contiguous, else a copy."""
-    return array_module(x).ascontiguousarray(x).reshape(-1)
