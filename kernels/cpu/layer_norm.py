@@ -21,8 +21,11 @@ Variants:
   parameters or statistics of another dtype); ``_common.fallback_counts`` records it.
 
 Precision: mean, variance, the backward's row means and the dweight/dbias sums accumulate in
-float64 also for float32 input; y and dx are computed in float64 and rounded once. mean and rstd
-are returned in x's dtype (as the reference) and the backward reads those rounded values.
+float64 also for float32 input (the sums are where rounding would pile up). The forward then
+rounds mean and rstd to x's dtype once and computes y in x's dtype (a few float32 ulps, as
+PyTorch's kernel; tests/test_kernels_cpu_rowwise.py holds it to the float64 reference); dx is
+computed in float64 and rounded once. mean and rstd are returned in x's dtype (as the reference)
+and the backward reads those rounded values.
 """
 from __future__ import annotations
 
@@ -45,11 +48,13 @@ def _layer_norm_fwd_rows(x, weight, bias, eps, y, mean, rstd):
     for i in prange(n):
         xi, yi = x[i], y[i]
         mu = row_sum(xi) / c
-        rs = 1.0 / np.sqrt(row_sq_dev(xi, mu) / c + eps)  # biased variance, as PyTorch
-        for j in range(c):
-            yi[j] = (xi[j] - mu) * rs * weight[j] + bias[j]
         mean[i] = mu
-        rstd[i] = rs
+        rstd[i] = 1.0 / np.sqrt(row_sq_dev(xi, mu) / c + eps)  # biased variance, as PyTorch
+        # The statistics read back rounded to x's dtype (the values the backward reads too), so
+        # that the sweep over the row runs in x's dtype: float32 lanes, twice float64's width.
+        m, rs = mean[i], rstd[i]
+        for j in range(c):
+            yi[j] = (xi[j] - m) * rs * weight[j] + bias[j]
 
 
 @njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
