@@ -85,9 +85,10 @@ BLOCK_K = 64  # keys per tile: one transposed key tile (D x BLOCK_K) and a score
 # (2 BLOCK_K + BLOCK_Q) x D elements, under ~12 MB, where the rows variant needs O(T_k).
 TILED_MAX_D = 16384
 # "auto" runs the blas variant (kernels/cpu/attention_blas.py) up to this many scores per head,
-# T_q x T_k: where benchmarks/attention_cpu.py measured it faster than the tiled kernel
-# (benchmarks/results/attention_cpu.md, with the machine), at T <= 128; from T = 256 the tiled
-# kernel's causal skip wins, and its memory stays O(T).
+# T_q x T_k: where benchmarks/attention_cpu.py measured it as fast as the tiled kernel or faster
+# (benchmarks/results/attention_cpu.md, with the machine): faster at T = 64, even at T = 128
+# (within 15% either way from run to run); from T = 256 the tiled kernel, which skips the causal
+# half, is 15-30% faster, and its memory stays O(T).
 BLAS_MAX_SCORES = 128 * 128
 VARIANTS = ("auto", "blas", "tiled", "rows")
 
