@@ -184,3 +184,50 @@ def test_transfer_command_errors_are_one_line(tmp_path, capsys):
         main(["transfer", "--from", str(tmp_path)])  # a directory without a run
     assert e.value.code == 2
     assert "no checkpoint here" in capsys.readouterr().err
+
+
+# -- the GPT snippet task's pieces ------------------------------------------------------------
+
+def test_gpt_classifier_starts_at_zero_and_trains_the_gpt():
+    from tinygrad_pt.models.gpt import GPT
+    from tinygrad_pt.models.gpt_classifier import GPTClassifier
+    tg.manual_seed(0)
+    gpt = GPT(vocab_size=256, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    clf = GPTClassifier(gpt, 3)
+    idx = tg.tensor(np.random.default_rng(0).integers(0, 256, (4, 8)))
+    logits = clf(idx)
+    assert logits.shape == (4, 3) and not logits.numpy().any()  # zero head: uniform at start
+    tg.nn.functional.cross_entropy(logits, tg.tensor(np.array([0, 1, 2, 0]))).backward()
+    assert clf.head.weight.grad.numpy().any()
+    with pytest.raises(TypeError, match="expected a GPT"):
+        GPTClassifier(tg.nn.Linear(2, 2), 3)
+
+
+def test_snippets_come_from_each_class_bytes_and_packages_split_by_file(tmp_path):
+    from tinygrad_pt.data.text import ByteCorpus
+    from tinygrad_pt.train.gpt_transfer import draw_snippets, package_files
+    data = [np.full(100, 7, np.uint8), np.full(50, 9, np.uint8)]
+    x, y = draw_snippets(data, 5, 16, np.random.default_rng(0))
+    assert x.shape == (10, 16) and x.dtype == np.int64
+    assert ((x == 7).all(axis=1) == (y == 0)).all() and ((x == 9).all(axis=1) == (y == 1)).all()
+    for pkg in ("alpha", "beta"):
+        (tmp_path / pkg).mkdir()
+        for i in range(6):
+            (tmp_path / pkg / f"m{i}.py").write_text(f"# {pkg} {i}\n" * 20)
+    (tmp_path / "top.py").write_text("x = 1\n")
+    corpus = ByteCorpus(tmp_path, val_fraction=0.3, seed=0, pattern="*.py")
+    pkgs = package_files(corpus)
+    assert set(pkgs) == {"alpha", "beta"}  # the top-level module belongs to no package
+    for train_files, val_files in pkgs.values():
+        assert not set(train_files) & set(val_files)
+
+
+def test_transfer_refuses_image_tasks_on_a_gpt_run(tmp_path, capsys):
+    from tinygrad_pt.train.transfer_matrix import run_transfer
+    from tinygrad_pt.errors import UserError
+    recipe = make_recipe("gpt", {"steps": 1, "eval_every": 0, "log_every": 0, "n_layer": 1,
+                                 "n_embd": 16, "n_head": 2, "block_size": 16,
+                                 "max_bytes": 200_000, "sample_tokens": 4})
+    train(recipe, tmp_path / "gpt", progress=False)
+    with pytest.raises(UserError, match="takes only the 'snippets' task"):
+        run_transfer(tmp_path / "gpt", tasks=("labelset",), progress=False)

@@ -224,7 +224,8 @@ def _transfer(args) -> int:
     run_transfer(args.from_dir, tasks=tuple(args.task), device=args.device, seeds=args.seeds,
                  seed=args.seed, labels_per_class=tuple(args.labels),
                  target_classes=args.target_classes, domains=tuple(args.domains),
-                 steps=args.steps, out_dir=args.out)  # prints the tables, writes DIR/transfer.*
+                 steps=args.steps, gpt_labels=tuple(args.gpt_labels),
+                 out_dir=args.out)  # prints the tables, writes DIR/transfer.md, .json, .png
     return 0
 
 
@@ -309,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     tf = sub.add_parser("transfer", help="does pre-training pay downstream? a table and a plot",
                         description="Carry a run's encoder to new labels (digits 5-9 with few "
                         "labels), to shifted domains (with DANN and CORAL on unlabelled target "
-                        "images) and, for VAE/GAN runs, use its samples as augmentation; over "
+                        "images) and, for VAE/GAN runs, use its samples as augmentation; a GPT "
+                        "run is fine-tuned to tell which stdlib package a snippet is from; over "
                         "several seeds, against training from scratch. Writes transfer.md, "
                         ".json and .png into the run directory (or --out).")
     tf.add_argument("--from", dest="from_dir", required=True, metavar="DIR")
@@ -320,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="AdamW steps of every fine-tuning / adaptation (default 300)")
     tf.add_argument("--labels", type=int, nargs="+", default=[1, 5, 10], metavar="K",
                     help="labels per class of the label-set task (default 1 5 10)")
+    tf.add_argument("--gpt-labels", type=int, nargs="+", default=[4, 16, 64], metavar="K",
+                    help="labelled snippets per class of a GPT run's task (default 4 16 64)")
     tf.add_argument("--target-classes", default="5-9",
                     help="the label-set task's classes (default 5-9)")
     tf.add_argument("--domains", nargs="+", default=["faded", "thick", "inverted"],

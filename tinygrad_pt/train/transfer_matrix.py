@@ -24,6 +24,9 @@ the seed; mean and standard deviation over seeds, and paired differences with a 
             without extra images sampled from the run's generator (VAE or GAN runs), labelled by
             the few-label classifier itself (its confident predictions only): no label beyond
             the few is used. Runs without a generator skip it.
+  snippets  GPT runs only (train/gpt_transfer.py): which standard-library package a snippet of
+            block_size bytes comes from, the pre-trained GPT fine-tuned against the same GPT
+            from scratch at several label counts, and text sampled before and after.
 
 Every classifier trains through train/transfer.py's helpers (fine_tune, LinearProbe) or
 ``optimize`` (train/loop.py) for DANN and CORAL, with the same step budget per row.
@@ -54,7 +57,8 @@ from .transfer import (LinearProbe, accuracy, feature_dim, few_label_subset, fin
 __all__ = ["run_transfer", "TASKS", "format_tables", "verdict", "relabel", "train_adapted",
            "augment_with_samples", "TRANSFER_NAME"]
 
-TASKS = ("labelset", "shift", "augment")
+TASKS = ("labelset", "shift", "augment", "snippets")
+IMAGE_TASKS = TASKS[:3]  # for runs with an image encoder; "snippets" for GPT runs
 TRANSFER_NAME = "transfer"  # transfer.md, transfer.json, transfer.png
 PM = "\u00b1"
 
@@ -350,7 +354,8 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
                  seeds: int = 3, seed: int = 0, labels_per_class=(1, 5, 10),
                  target_classes: str = "5-9", domains=("faded", "thick", "inverted"), steps: int = 300,
                  probe_steps: int = 500, augment_labels=(5, 10), n_generated: int = 1000,
-                 out_dir=None, progress: bool = True) -> dict:
+                 gpt_labels=(4, 16, 64), gpt_steps: int = 150, out_dir=None,
+                 progress: bool = True) -> dict:
     """Run the transfer matrix for the run in `from_dir`; returns {"recipe", "step", "seeds",
     "tasks": {task: section}} and writes transfer.md / .json / .png into out_dir (default
     from_dir). A section's "rows" hold every seed's value; "diffs" the paired differences."""
@@ -362,31 +367,47 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
     if bad:
         raise UserError(f"transfer: unknown domain(s) {bad}; known: {', '.join(DOMAINS)}")
     for name, v in (("seeds", seeds), ("steps", steps), ("probe_steps", probe_steps),
-                    ("n_generated", n_generated)):
+                    ("n_generated", n_generated), ("gpt_steps", gpt_steps)):
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise UserError(f"transfer: {name} must be a positive int, got {v!r}")
     if seed < 0:
         raise UserError(f"transfer: seed must be >= 0, got {seed}")
-    for name, ks in (("labels_per_class", labels_per_class), ("augment_labels", augment_labels)):
+    for name, ks in (("labels_per_class", labels_per_class), ("augment_labels", augment_labels),
+                     ("gpt_labels", gpt_labels)):
         if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k <= 0 for k in ks):
             raise UserError(f"transfer: {name} must be positive ints, got {ks!r}")
-    from .probe import _load_recipe, encoder_of  # (the run's loading, shared with the probe)
+    from .probe import encoder_of
+    from .recipes import load_run
 
-    recipe, info = _load_recipe(from_dir, device)
-    encoder = encoder_of(recipe)
+    recipe, info = load_run(from_dir, device)
+    is_text = info["recipe"] == "gpt"
+    wanted = [t for t in tasks if (t == "snippets") == is_text]
+    if not wanted:
+        kind = "a GPT run takes only the 'snippets' task" if is_text else \
+            f"an image run takes {', '.join(IMAGE_TASKS)}"
+        raise UserError(f"transfer: {os.fspath(from_dir)!r} holds a {info['recipe']!r} run; "
+                        f"{kind}, not {', '.join(tasks)}")
+    encoder = None if is_text else encoder_of(recipe)  # a UserError for a family without one
     seed_list = list(range(seed, seed + seeds))
 
     def log(line):
         if progress:
             print(line, flush=True)
 
-    sections = {}
     for t in tasks:
+        if t not in wanted:
+            log(f"{t}: skipped, not a task for a {info['recipe']!r} run")
+    sections = {}
+    for t in wanted:
         if t == "labelset":
             sections[t] = task_labelset(encoder, info, seed_list, labels_per_class,
                                         target_classes, steps, probe_steps, log)
         elif t == "shift":
             sections[t] = task_shift(encoder, info, seed_list, domains, steps, probe_steps, log)
+        elif t == "snippets":
+            from .gpt_transfer import task_snippets
+            sections[t] = task_snippets(recipe, info, seed_list, labels_per_class=gpt_labels,
+                                        steps=gpt_steps, log=log)
         else:
             sec = task_augment(recipe, info, seed_list, augment_labels, steps, probe_steps,
                                n_generated, log)
@@ -444,7 +465,18 @@ def format_tables(results: dict) -> str:
                 else:
                     lines.append(f"| {setting} | {name} | {_cell(d)} | {verdict(d)} |")
         lines.append("")
+        if sec.get("samples"):
+            lines += [format_samples(sec["samples"]), ""]
     return "\n".join(lines)
+
+
+def format_samples(samples: dict) -> str:
+    """The pre-trained and the fine-tuned GPT's text for one prompt, side by side in blocks."""
+    out = [f"Samples (prompt {samples['prompt']!r}, temperature 0.8, top-k 40, the same "
+           "sampling seed):", ""]
+    for who in ("pre-trained", "fine-tuned"):
+        out += [f"{who}:", "", "```", samples[who].replace("```", "` ` `"), "```", ""]
+    return "\n".join(out).rstrip()
 
 
 def plot_results(results: dict, png_path) -> str:

@@ -1,0 +1,105 @@
+"""The transfer matrix (issue 16) across families: does pre-training pay downstream?
+
+    python benchmarks/transfer_matrix.py --runs /tmp/tr_runs           # runs/<family> trained
+    python benchmarks/transfer_matrix.py --runs /tmp/tr_runs --train    # train missing ones first
+
+For each family's run it calls ``run_transfer`` (the `tinygrad-pt transfer` command) on the tasks
+that fit it, then writes one table per task across families into benchmarks/results/:
+transfer_labelset.md, transfer_shift.md, transfer_augment.md (machine, seeds, mean and spread,
+paired differences and their verdicts), the raw per-seed values (transfer_matrix.json) and each
+run's plot (transfer_<family>.png).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from common import machine_info, markdown_table, write_results
+
+from tinygrad_pt.train.transfer_matrix import PM, mean_std, run_transfer, verdict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The families, the steps each is trained for here (reduced from the recipes' defaults, to fit a
+# 2-core machine), and the tasks run on each.
+PLAN = {
+    "supervised": ([], ("labelset", "shift")),
+    "simclr": (["--steps", "1000"], ("labelset", "shift")),
+    "ae": ([], ("labelset", "shift")),
+    "vae": (["--steps", "2000"], ("labelset", "augment")),
+    "gan": (["--steps", "3000"], ("labelset", "augment")),
+}
+
+
+def cell(values) -> str:
+    m, s = mean_std(values)
+    return f"{m:.3f} {PM} {s:.3f}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", required=True, help="folder holding one run directory per family")
+    ap.add_argument("--families", nargs="+", default=list(PLAN), choices=list(PLAN))
+    ap.add_argument("--train", action="store_true", help="train the families that have no run")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = ap.parse_args(argv)
+
+    info = machine_info()
+    results, seconds = {}, {}
+    for fam in args.families:
+        run_dir = os.path.join(args.runs, fam)
+        extra, tasks = PLAN[fam]
+        if args.train and not os.path.exists(os.path.join(run_dir, "checkpoint.safetensors")):
+            subprocess.run([sys.executable, "-m", "tinygrad_pt.cli", "train", fam, "--out",
+                            run_dir, "--quiet", *extra], check=True)
+        start = time.perf_counter()
+        results[fam] = run_transfer(run_dir, tasks=tasks, seeds=args.seeds, steps=args.steps,
+                                    out_dir=os.path.join(args.runs, "transfer", fam))
+        seconds[fam] = time.perf_counter() - start
+        shutil.copy(os.path.join(args.runs, "transfer", fam, "transfer.png"),
+                    os.path.join(args.out, f"transfer_{fam}.png"))
+    info["seeds"] = f"{args.seeds} (0..{args.seeds - 1}): label subsets, splits, inits, batches"
+    info["steps"] = (f"{args.steps} AdamW steps per fine-tuning / adaptation, after a 500-step "
+                     "linear probe for the head")
+    info["runs"] = ", ".join(f"{f} (step {r['step']}, matrix {seconds[f]:.0f} s)"
+                             for f, r in results.items())
+    with open(os.path.join(args.out, "transfer_matrix.json"), "w") as f:
+        json.dump(results, f, indent=1)
+
+    for task in ("labelset", "shift", "augment"):
+        have = {f: r["tasks"][task] for f, r in results.items() if task in r["tasks"]}
+        if not have:
+            continue
+        first = next(iter(have.values()))
+        headers = ["run", "setting"] + first["columns"]
+        rows, diff_rows = [], []
+        for fam, sec in have.items():
+            for setting, r in sec["rows"].items():
+                rows.append([fam, setting] + [cell(r[c]) for c in sec["columns"]])
+            for setting, ds in sec["diffs"].items():
+                for name, d in ds.items():
+                    if name.startswith("gap closed"):
+                        text = "none (gap < 0.05)" if d is None else f"{d:.0%}"
+                        diff_rows.append([fam, setting, name, text, "(of the mean gap)"])
+                    else:
+                        diff_rows.append([fam, setting, name, cell(d), verdict(d)])
+        notes = "\n".join(f"- {fam}: {sec['note']}" for fam, sec in have.items())
+        sections = [("Setting, per run", notes),
+                    ("Accuracy (mean " + PM + " std over seeds)", markdown_table(headers, rows)),
+                    ("Paired differences (same seed, same labels) and verdicts",
+                     markdown_table(["run", "setting", "difference", "mean " + PM + " std",
+                                     "verdict"], diff_rows))]
+        text = write_results(os.path.join(args.out, f"transfer_{task}.md"),
+                             f"Transfer matrix: {first['title']}", info, sections)
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
