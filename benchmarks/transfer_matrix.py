@@ -35,9 +35,9 @@ PLAN = {
 }
 
 
-def cell(values) -> str:
+def cell(values, count: bool = False) -> str:
     m, s = mean_std(values)
-    return f"{m:.3f} {PM} {s:.3f}"
+    return f"{m:.0f} {PM} {s:.0f}" if count else f"{m:.3f} {PM} {s:.3f}"
 
 
 def main(argv=None) -> int:
@@ -81,7 +81,8 @@ def main(argv=None) -> int:
         rows, diff_rows = [], []
         for fam, sec in have.items():
             for setting, r in sec["rows"].items():
-                rows.append([fam, setting] + [cell(r[c]) for c in sec["columns"]])
+                counts = set(sec.get("count_columns", []))
+                rows.append([fam, setting] + [cell(r[c], c in counts) for c in sec["columns"]])
             for setting, ds in sec["diffs"].items():
                 for name, d in ds.items():
                     if name.startswith("gap closed"):
