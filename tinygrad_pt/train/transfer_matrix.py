@@ -40,7 +40,7 @@ import os
 
 import numpy as np
 
-from .. import nn, optim
+from .. import optim
 from ..autograd import no_grad
 from ..backend import manual_seed
 from ..creation import tensor
