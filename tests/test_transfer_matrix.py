@@ -3,6 +3,8 @@ recipe and the transfer matrix's statistics and command (fast checks; the effect
 are held in tests/test_transfer_effects.py, marked slow)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -222,12 +224,55 @@ def test_snippets_come_from_each_class_bytes_and_packages_split_by_file(tmp_path
         assert not set(train_files) & set(val_files)
 
 
-def test_transfer_refuses_image_tasks_on_a_gpt_run(tmp_path, capsys):
+def test_transfer_on_a_gpt_run_fine_tunes_snippets_and_refuses_image_tasks(tmp_path):
     from tinygrad_pt.train.transfer_matrix import run_transfer
     from tinygrad_pt.errors import UserError
     recipe = make_recipe("gpt", {"steps": 1, "eval_every": 0, "log_every": 0, "n_layer": 1,
-                                 "n_embd": 16, "n_head": 2, "block_size": 16,
-                                 "max_bytes": 200_000, "sample_tokens": 4})
+                                 "n_embd": 16, "n_head": 2, "block_size": 16, "eval_windows": 2,
+                                 "sample_tokens": 4})
     train(recipe, tmp_path / "gpt", progress=False)
     with pytest.raises(UserError, match="takes only the 'snippets' task"):
         run_transfer(tmp_path / "gpt", tasks=("labelset",), progress=False)
+    out = run_transfer(tmp_path / "gpt", tasks=("snippets",), seeds=1, gpt_labels=(2,),
+                       gpt_steps=2, progress=False)
+    sec = out["tasks"]["snippets"]
+    assert set(sec["rows"]["2 / class"]) == set(sec["columns"])
+    assert sec["samples"]["pre-trained"].startswith("def ")
+    text = (tmp_path / "gpt" / "transfer.md").read_text()
+    assert "fine-tuned:" in text and (tmp_path / "gpt" / "transfer.png").exists()
+
+
+def test_transfer_command_writes_tables_and_a_plot_for_an_image_run(tmp_path, capsys):
+    recipe = make_recipe("supervised", {"steps": 20, "eval_every": 0, "log_every": 0,
+                                        "hidden": 16, "feat_dim": 8, "probe_steps": 5})
+    train(recipe, tmp_path / "sup", progress=False)
+    assert main(["transfer", "--from", str(tmp_path / "sup"), "--task", "labelset", "shift",
+                 "--seeds", "1", "--steps", "3", "--labels", "1", "--domains", "faded",
+                 "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "transfer.md").read_text()
+    for heading in ("Label-set transfer: digits 5-9", "Domain shift"):
+        assert heading in text
+    assert "gap closed by CORAL" in text and "never saw a target-class image" in text
+    assert (tmp_path / "out" / "transfer.png").stat().st_size > 0
+    results = json.loads((tmp_path / "out" / "transfer.json").read_text())
+    assert len(results["tasks"]["shift"]["rows"]["faded"]["DANN, pre-trained"]) == 1
+    with pytest.raises(SystemExit):  # target classes that overlap the pre-training ones
+        main(["transfer", "--from", str(tmp_path / "sup"), "--task", "labelset",
+              "--target-classes", "3-7", "--seeds", "1"])
+    assert "overlap the target classes" in capsys.readouterr().err
+
+
+def test_augment_task_labels_generated_images_and_skips_runs_without_a_generator(tmp_path):
+    from tinygrad_pt.train.transfer_matrix import run_transfer
+    recipe = make_recipe("vae", {"steps": 20, "eval_every": 0, "log_every": 0, "hidden": 16,
+                                 "latent": 4, "eval_draws": 1})
+    train(recipe, tmp_path / "vae", progress=False)
+    out = run_transfer(tmp_path / "vae", tasks=("augment",), seeds=1, steps=2, probe_steps=5,
+                       augment_labels=(2,), n_generated=50, progress=False)
+    kept = out["tasks"]["augment"]["rows"]["2 / class"]["generated images kept"][0]
+    assert 0 <= kept <= 50
+    sup = make_recipe("supervised", {"steps": 2, "eval_every": 0, "log_every": 0,
+                                     "hidden": 16, "feat_dim": 8, "probe_steps": 5})
+    train(sup, tmp_path / "sup", progress=False)
+    out = run_transfer(tmp_path / "sup", tasks=("augment",), seeds=1, progress=False)
+    assert out["tasks"] == {}
