@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from common import machine_info, markdown_table, write_results
+from common import machine_info, markdown_table, write_results, write_text
 
 from tinygrad_pt.train.transfer_matrix import PM, mean_std, run_transfer, verdict
 
@@ -32,7 +32,31 @@ PLAN = {
     "ae": ([], ("labelset", "shift")),
     "vae": (["--steps", "2000"], ("labelset", "augment")),
     "gan": (["--steps", "3000"], ("labelset", "augment")),
+    # SimCLR pre-trained on the same images as the supervised run (0-4), without their labels:
+    # the label-set comparison without the unsupervised families' sight of 5-9.
+    "simclr_0-4": (["--steps", "1000"], ("labelset",)),
 }
+RESTRICTED = {"simclr_0-4": ("simclr", (0, 1, 2, 3, 4))}
+
+
+def train_on_classes(family: str, classes, run_dir: str, steps: int) -> None:
+    """Train `family` on the train images of `classes` only (labels unused by the family):
+    the recipe's data loading is narrowed in this process; the checkpoint is an ordinary run
+    of the family, which load_run rebuilds (its data is not part of the checkpoint)."""
+    import numpy as np
+
+    from tinygrad_pt.train.loop import train
+    from tinygrad_pt.train.recipes import get_recipe
+
+    base = get_recipe(family)
+
+    class OnClasses(base):
+        def load_data(self):
+            super().load_data()
+            keep = np.isin(self.y_train, classes)
+            self.x_train, self.y_train = self.x_train[keep], self.y_train[keep]
+
+    train(OnClasses({"steps": steps}, seed=0), run_dir, progress=False)
 
 
 def cell(values, count: bool = False) -> str:
@@ -51,25 +75,39 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     info = machine_info()
-    results, seconds = {}, {}
+    # Families measured before keep their rows: this run adds to (or replaces) them.
+    json_path = os.path.join(args.out, "transfer_matrix.json")
+    results = {}
+    if os.path.exists(json_path):
+        with open(json_path) as f:
+            results = json.load(f)
     for fam in args.families:
         run_dir = os.path.join(args.runs, fam)
         extra, tasks = PLAN[fam]
         if args.train and not os.path.exists(os.path.join(run_dir, "checkpoint.safetensors")):
-            subprocess.run([sys.executable, "-m", "tinygrad_pt.cli", "train", fam, "--out",
-                            run_dir, "--quiet", *extra], check=True)
+            if fam in RESTRICTED:
+                train_on_classes(*RESTRICTED[fam], run_dir, int(extra[1]))
+            else:
+                subprocess.run([sys.executable, "-m", "tinygrad_pt.cli", "train", fam, "--out",
+                                run_dir, "--quiet", *extra], check=True)
+        seen = None
+        if fam in RESTRICTED:
+            digits = RESTRICTED[fam][1]
+            seen = (f"saw only the train images of digits {digits[0]}-{digits[-1]} (no labels), "
+                    "as the supervised run")
         start = time.perf_counter()
         results[fam] = run_transfer(run_dir, tasks=tasks, seeds=args.seeds, steps=args.steps,
-                                    out_dir=os.path.join(args.runs, "transfer", fam))
-        seconds[fam] = time.perf_counter() - start
+                                    out_dir=os.path.join(args.runs, "transfer", fam),
+                                    pretrained_on=seen)
+        results[fam]["matrix_seconds"] = time.perf_counter() - start
         shutil.copy(os.path.join(args.runs, "transfer", fam, "transfer.png"),
                     os.path.join(args.out, f"transfer_{fam}.png"))
     info["seeds"] = f"{args.seeds} (0..{args.seeds - 1}): label subsets, splits, inits, batches"
     info["steps"] = (f"{args.steps} AdamW steps per fine-tuning / adaptation, after a 500-step "
                      "linear probe for the head")
-    info["runs"] = ", ".join(f"{f} (step {r['step']}, matrix {seconds[f]:.0f} s)"
+    info["runs"] = ", ".join(f"{f} (step {r['step']}, matrix {r.get('matrix_seconds', 0):.0f} s)"
                              for f, r in results.items())
-    with open(os.path.join(args.out, "transfer_matrix.json"), "w") as f:
+    with open(json_path, "w") as f:
         json.dump(results, f, indent=1)
 
     for task in ("labelset", "shift", "augment"):
@@ -96,8 +134,15 @@ def main(argv=None) -> int:
                     ("Paired differences (same seed, same labels) and verdicts",
                      markdown_table(["run", "setting", "difference", "mean " + PM + " std",
                                      "verdict"], diff_rows))]
-        text = write_results(os.path.join(args.out, f"transfer_{task}.md"),
-                             f"Transfer matrix: {first['title']}", info, sections)
+        path = os.path.join(args.out, f"transfer_{task}.md")
+        verdicts = ""  # the hand-written verdict that ends a table's file is kept
+        if os.path.exists(path):
+            with open(path) as f:
+                old = f.read()
+            if "\n## Verdict" in old:
+                verdicts = old[old.index("\n## Verdict"):]
+        text = write_results(None, f"Transfer matrix: {first['title']}", info, sections)
+        write_text(path, text.rstrip() + "\n" + verdicts)
         print(text)
     return 0
 

@@ -219,7 +219,7 @@ def augment_with_samples(base_model, fake: np.ndarray, x, y, make_encoder, n_cla
 
 
 def task_labelset(encoder, info, seeds, labels_per_class, target_classes, steps, probe_steps,
-                  log):
+                  log, seen=None):
     pre = info["config"].get("classes") if info["recipe"] == "supervised" else None
     target = _classes(target_classes)
     if pre is not None and set(_classes(pre)) & set(target):
@@ -249,8 +249,9 @@ def task_labelset(encoder, info, seeds, labels_per_class, target_classes, steps,
         diffs[f"{k} / class"] = {
             "fine-tune - scratch": list(np.subtract(r["fine-tune"], r["scratch"])),
             "probe - raw pixels": list(np.subtract(r["probe"], r["raw pixels probe"]))}
-    seen = ("never saw a target-class image" if pre is not None else
-            "saw every train image, target classes included, without labels")
+    if seen is None:  # what the encoder saw of the target classes in pre-training
+        seen = ("never saw a target-class image" if pre is not None else
+                "saw every train image, target classes included, without labels")
     return {"title": f"Label-set transfer: digits {target_classes}, few labels per class",
             "note": (f"Test accuracy on the {len(x_test)} test images of digits {target_classes}"
                      f" ({n} classes). The {info['recipe']!r} encoder {seen}"
@@ -355,10 +356,12 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
                  target_classes: str = "5-9", domains=("faded", "thick", "inverted"), steps: int = 300,
                  probe_steps: int = 500, augment_labels=(5, 10), n_generated: int = 1000,
                  gpt_labels=(4, 16, 64), gpt_steps: int = 150, out_dir=None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, pretrained_on: str | None = None) -> dict:
     """Run the transfer matrix for the run in `from_dir`; returns {"recipe", "step", "seeds",
     "tasks": {task: section}} and writes transfer.md / .json / .png into out_dir (default
-    from_dir). A section's "rows" hold every seed's value; "diffs" the paired differences."""
+    from_dir). A section's "rows" hold every seed's value; "diffs" the paired differences.
+    `pretrained_on`, when given, says what the encoder saw in pre-training, for the label-set
+    table's note (by default it is read from the run: a supervised run's classes, or all)."""
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
         raise UserError(f"transfer: unknown task(s) {unknown or list(tasks)}; known: "
@@ -401,7 +404,8 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
     for t in wanted:
         if t == "labelset":
             sections[t] = task_labelset(encoder, info, seed_list, labels_per_class,
-                                        target_classes, steps, probe_steps, log)
+                                        target_classes, steps, probe_steps, log,
+                                        seen=pretrained_on)
         elif t == "shift":
             sections[t] = task_shift(encoder, info, seed_list, domains, steps, probe_steps, log)
         elif t == "snippets":
