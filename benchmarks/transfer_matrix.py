@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PLAN = {
     "supervised": ([], ("labelset", "shift")),
     "simclr": (["--steps", "1000"], ("labelset", "shift")),
+    "moco": (["--steps", "1000"], ("labelset",)),
     "ae": ([], ("labelset", "shift")),
     "vae": (["--steps", "2000"], ("labelset", "augment")),
     "gan": (["--steps", "3000"], ("labelset", "augment")),
@@ -66,13 +67,17 @@ def cell(values, count: bool = False) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--runs", required=True, help="folder holding one run directory per family")
+    ap.add_argument("--runs", help="folder holding one run directory per family")
     ap.add_argument("--families", nargs="+", default=list(PLAN), choices=list(PLAN))
     ap.add_argument("--train", action="store_true", help="train the families that have no run")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--tables-only", action="store_true",
+                    help="run nothing: rewrite the tables from transfer_matrix.json")
     args = ap.parse_args(argv)
+    if args.runs is None and not args.tables_only:
+        ap.error("--runs DIR is needed to measure (or pass --tables-only)")
 
     info = machine_info()
     # Families measured before keep their rows: this run adds to (or replaces) them.
@@ -81,7 +86,11 @@ def main(argv=None) -> int:
     if os.path.exists(json_path):
         with open(json_path) as f:
             results = json.load(f)
-    for fam in args.families:
+    if args.tables_only or set(results) - set(args.families):
+        info["date"] += " (tables written; each run's rows were measured when 'runs' says)"
+        for key in [k for k in info if k.startswith("load average")]:
+            del info[key]  # today's load says nothing of the earlier runs'
+    for fam in [] if args.tables_only else args.families:
         run_dir = os.path.join(args.runs, fam)
         extra, tasks = PLAN[fam]
         if args.train and not os.path.exists(os.path.join(run_dir, "checkpoint.safetensors")):
@@ -95,18 +104,19 @@ def main(argv=None) -> int:
             digits = RESTRICTED[fam][1]
             seen = (f"saw only the train images of digits {digits[0]}-{digits[-1]} (no labels), "
                     "as the supervised run")
-        start = time.perf_counter()
+        start, start_wall = time.perf_counter(), time.time()
         results[fam] = run_transfer(run_dir, tasks=tasks, seeds=args.seeds, steps=args.steps,
                                     out_dir=os.path.join(args.runs, "transfer", fam),
                                     pretrained_on=seen)
         results[fam]["matrix_seconds"] = time.perf_counter() - start
+        results[fam]["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(start_wall))
         shutil.copy(os.path.join(args.runs, "transfer", fam, "transfer.png"),
                     os.path.join(args.out, f"transfer_{fam}.png"))
     info["seeds"] = f"{args.seeds} (0..{args.seeds - 1}): label subsets, splits, inits, batches"
     info["steps"] = (f"{args.steps} AdamW steps per fine-tuning / adaptation, after a 500-step "
                      "linear probe for the head")
-    info["runs"] = ", ".join(f"{f} (step {r['step']}, matrix {r.get('matrix_seconds', 0):.0f} s)"
-                             for f, r in results.items())
+    info["runs"] = ", ".join(f"{f} (step {r['step']}, matrix {r.get('matrix_seconds', 0):.0f} s"
+                             f", from {r.get('measured_at', '?')})" for f, r in results.items())
     with open(json_path, "w") as f:
         json.dump(results, f, indent=1)
 
