@@ -15,10 +15,11 @@ pixels, as load_digits returns them; the output is too.
     faded     0.3 + 0.4 x: low contrast on a grey ground (an affine change of every pixel)
     thick     strokes dilated by one pixel (max over the pixel and its 4 neighbours)
 
-Measured with an MLP trained on clean digits (benchmarks/results/transfer_shift.md): inverted and
-rotated break it (accuracy near or below chance), faded and thick cost 20-35 points, blurred a
-few; noisy costs 25 points but destroys information rather than moving it (a classifier trained
-on noisy labels does no better), so it is a poor test of adaptation.
+Measured with an MLP trained on clean digits (benchmarks/results/transfer_shift.md, 3 seeds):
+inverted breaks it (at or below chance), faded and thick cost 25-55 points. Tried once during
+development: rotated breaks it too (0.10), blurred costs 5 points, noisy 25 points but destroys
+information rather than moving it (a classifier trained on labelled noisy digits did no better),
+so it is a poor test of adaptation.
 """
 from __future__ import annotations
 
