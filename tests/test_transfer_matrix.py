@@ -276,3 +276,26 @@ def test_augment_task_labels_generated_images_and_skips_runs_without_a_generator
     train(sup, tmp_path / "sup", progress=False)
     out = run_transfer(tmp_path / "sup", tasks=("augment",), seeds=1, progress=False)
     assert out["tasks"] == {}
+
+
+def test_transfer_shift_takes_the_users_mnist_files_as_a_target_domain(tmp_path):
+    # Stand-in MNIST files (no download here): the digits, scaled 3x to 24x24 and padded to 28.
+    x, y = load_digits("train")
+    img = (np.kron(x.reshape(-1, 8, 8), np.ones((3, 3))) * 255).astype(np.uint8)
+    img = np.pad(img, ((0, 0), (2, 2), (2, 2)))
+    reps = -(-2000 // len(img))
+    write_idx(tmp_path / "img.idx", np.concatenate([img] * reps)[:2000])
+    write_idx(tmp_path / "lab.idx", np.concatenate([y] * reps)[:2000].astype(np.uint8))
+    recipe = make_recipe("supervised", {"steps": 5, "eval_every": 0, "log_every": 0,
+                                        "hidden": 16, "feat_dim": 8, "probe_steps": 5})
+    train(recipe, tmp_path / "sup", progress=False)
+    assert main(["transfer", "--from", str(tmp_path / "sup"), "--task", "shift", "--seeds", "1",
+                 "--steps", "2", "--domains", "faded", "--mnist", str(tmp_path / "img.idx"),
+                 str(tmp_path / "lab.idx")]) == 0
+    rows = json.loads((tmp_path / "sup" / "transfer.json").read_text())["tasks"]["shift"]["rows"]
+    assert set(rows) == {"faded", "mnist-8x8"}
+    write_idx(tmp_path / "short.idx", img[:10])
+    write_idx(tmp_path / "short_lab.idx", y[:10].astype(np.uint8))
+    with pytest.raises(SystemExit):
+        main(["transfer", "--from", str(tmp_path / "sup"), "--task", "shift", "--mnist",
+              str(tmp_path / "short.idx"), str(tmp_path / "short_lab.idx")])

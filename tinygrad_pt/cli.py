@@ -225,7 +225,7 @@ def _transfer(args) -> int:
                  seed=args.seed, labels_per_class=tuple(args.labels),
                  target_classes=args.target_classes, domains=tuple(args.domains),
                  steps=args.steps, gpt_labels=tuple(args.gpt_labels),
-                 out_dir=args.out)  # prints the tables, writes DIR/transfer.md, .json, .png
+                 mnist_idx=args.mnist, out_dir=args.out)  # prints the tables, writes DIR/transfer.md, .json, .png
     return 0
 
 
@@ -328,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the label-set task's classes (default 5-9)")
     tf.add_argument("--domains", nargs="+", default=["faded", "thick", "inverted"],
                     choices=list(DOMAINS), help="the shift task's target domains")
+    tf.add_argument("--mnist", nargs=2, default=None, metavar=("IMAGES", "LABELS"),
+                    help="MNIST-layout IDX files: downsampled to 8x8, a further target domain "
+                    "of the shift task")
     tf.add_argument("--out", default=None, metavar="DIR", help="where the report goes "
                     "(default: the run directory)")
     tf.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

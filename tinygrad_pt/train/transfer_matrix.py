@@ -45,7 +45,7 @@ from ..autograd import no_grad
 from ..backend import manual_seed
 from ..creation import tensor
 from ..data import load_digits
-from ..data.shift import DOMAINS, shift_domain
+from ..data.shift import DOMAINS, load_mnist_8x8, shift_domain
 from ..errors import UserError
 from ..models.contrastive import MLPEncoder
 from ..models.dann import DANN, coral_loss
@@ -260,32 +260,43 @@ def task_labelset(encoder, info, seeds, labels_per_class, target_classes, steps,
             "columns": list(r), "rows": rows, "diffs": diffs}
 
 
-def task_shift(encoder, info, seeds, domains, steps, probe_steps, log):
+MNIST_TARGET = 1000  # MNIST images per half (unlabelled target, test): enough, and quick
+
+
+def task_shift(encoder, info, seeds, domains, steps, probe_steps, log, mnist=None):
     x_all, y_all = load_digits("train")
     x_test, y_test = load_digits("test")
     rows, diffs = {}, {}
     cols = ("clean test (pre-trained)", "source only, scratch", "source only, pre-trained",
             "DANN, pre-trained", "CORAL, pre-trained", "oracle (target labels)")
+    if mnist is not None:
+        domains = tuple(domains) + ("mnist-8x8",)
     for dom in domains:
         r = {c: [] for c in cols}
         for s in seeds:
             order = np.random.default_rng(s).permutation(len(x_all))
             src, tgt = order[: len(order) // 2], order[len(order) // 2:]
             xs, ys = x_all[src], y_all[src]
-            xt, yt = shift_domain(x_all[tgt], dom, seed=s), y_all[tgt]
-            xt_test = shift_domain(x_test, dom, seed=100_000 + s)
+            if dom == "mnist-8x8":  # the user's MNIST, downsampled: halves of a random subset
+                pick = np.random.default_rng(s).permutation(len(mnist[0]))[: 2 * MNIST_TARGET]
+                half = len(pick) // 2
+                xt, yt = mnist[0][pick[:half]], mnist[1][pick[:half]]
+                xt_test, yt_test = mnist[0][pick[half:]], mnist[1][pick[half:]]
+            else:
+                xt, yt = shift_domain(x_all[tgt], dom, seed=s), y_all[tgt]
+                xt_test, yt_test = shift_domain(x_test, dom, seed=100_000 + s), y_test
             scratch = _from_scratch(encoder, 10_000 + s)
             tuned = _fit(encoder, xs, ys, 10, steps, s, probe_steps)
             r[cols[0]].append(accuracy(tuned, x_test, y_test))
             r[cols[1]].append(accuracy(_fit(scratch, xs, ys, 10, steps, s, probe_steps),
-                                       xt_test, y_test))
-            r[cols[2]].append(accuracy(tuned, xt_test, y_test))
+                                       xt_test, yt_test))
+            r[cols[2]].append(accuracy(tuned, xt_test, yt_test))
             for col, method in ((cols[3], "dann"), (cols[4], "coral")):
                 adapted = train_adapted(encoder, xs, ys, xt, 10, method=method, steps=steps,
                                         seed=s, probe_steps=probe_steps)
-                r[col].append(accuracy(adapted, xt_test, y_test))
+                r[col].append(accuracy(adapted, xt_test, yt_test))
             r[cols[5]].append(accuracy(_fit(scratch, xt, yt, 10, steps, s, probe_steps),
-                                       xt_test, y_test))
+                                       xt_test, yt_test))
             log(f"shift {dom} seed={s}: " + ", ".join(f"{c} {v[-1]:.3f}" for c, v in r.items()))
         rows[dom] = r
         base, oracle = np.asarray(r[cols[2]]), np.asarray(r[cols[5]])
@@ -302,7 +313,8 @@ def task_shift(encoder, info, seeds, domains, steps, probe_steps, log):
     return {"title": "Domain shift: clean digits -> shifted digits, with and without "
                      "pre-training; DANN and CORAL",
             "note": (f"Test accuracy on the shifted test split (359 images; the first column on "
-                     f"the clean one). Source: a random half of the train split, labelled, "
+                     f"the clean one; for mnist-8x8, {MNIST_TARGET} MNIST images of the user's "
+                     f"files, another {MNIST_TARGET} being the unlabelled target). Source: a random half of the train split, labelled, "
                      f"clean; target: the other half, shifted, unlabelled (only the oracle uses "
                      f"its labels). Every row {steps} AdamW steps after a {probe_steps}-step "
                      f"probe for the head; DANN's and CORAL's batches hold 128 source and 128 "
@@ -356,10 +368,13 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
                  target_classes: str = "5-9", domains=("faded", "thick", "inverted"), steps: int = 300,
                  probe_steps: int = 500, augment_labels=(5, 10), n_generated: int = 1000,
                  gpt_labels=(4, 16, 64), gpt_steps: int = 150, out_dir=None,
-                 progress: bool = True, pretrained_on: str | None = None) -> dict:
+                 progress: bool = True, pretrained_on: str | None = None,
+                 mnist_idx=None) -> dict:
     """Run the transfer matrix for the run in `from_dir`; returns {"recipe", "step", "seeds",
     "tasks": {task: section}} and writes transfer.md / .json / .png into out_dir (default
     from_dir). A section's "rows" hold every seed's value; "diffs" the paired differences.
+    `mnist_idx` = (images path, labels path): MNIST-layout IDX files, downsampled to 8x8 and
+    added to the shift task as the target domain "mnist-8x8" (data/shift.py load_mnist_8x8).
     `pretrained_on`, when given, says what the encoder saw in pre-training, for the label-set
     table's note (by default it is read from the run: a supervised run's classes, or all)."""
     unknown = [t for t in tasks if t not in TASKS]
@@ -381,6 +396,19 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
             raise UserError(f"transfer: {name} must be positive ints, got {ks!r}")
     from .probe import encoder_of
     from .recipes import load_run
+
+    mnist = None
+    if mnist_idx is not None:
+        try:
+            mnist = load_mnist_8x8(*mnist_idx)
+        except ValueError as e:
+            raise UserError(f"transfer: {e}") from None
+        if mnist[1].size and (mnist[1].min() < 0 or mnist[1].max() > 9):
+            raise UserError(f"transfer: the MNIST labels must be digits 0-9, got values from "
+                            f"{mnist[1].min()} to {mnist[1].max()}")
+        if len(mnist[0]) < 2 * MNIST_TARGET:
+            raise UserError(f"transfer: the MNIST files hold {len(mnist[0])} images; the shift "
+                            f"task takes two halves of {MNIST_TARGET}")
 
     recipe, info = load_run(from_dir, device)
     is_text = info["recipe"] == "gpt"
@@ -407,7 +435,8 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
                                         target_classes, steps, probe_steps, log,
                                         seen=pretrained_on)
         elif t == "shift":
-            sections[t] = task_shift(encoder, info, seed_list, domains, steps, probe_steps, log)
+            sections[t] = task_shift(encoder, info, seed_list, domains, steps, probe_steps, log,
+                                     mnist=mnist)
         elif t == "snippets":
             from .gpt_transfer import task_snippets
             sections[t] = task_snippets(recipe, info, seed_list, labels_per_class=gpt_labels,
