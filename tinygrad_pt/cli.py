@@ -7,6 +7,7 @@
     tinygrad-pt train vae --resume                     continue runs/vae to its 4000 steps
     tinygrad-pt sample --from runs/gpt --n 4           generate from a trained run
     tinygrad-pt probe --from runs/simclr               linear probe / fine-tune a contrastive run
+    tinygrad-pt transfer --from runs/supervised        label-set, domain-shift, augmentation matrix
     tinygrad-pt bench all --compare torch              time ops and training steps (vs PyTorch)
 """
 from __future__ import annotations
@@ -215,6 +216,19 @@ def _probe(args) -> int:
     return 0
 
 
+def _transfer(args) -> int:
+    if not os.path.isdir(args.from_dir):
+        raise UserError(f"--from {args.from_dir}: no such run directory")
+    from .train.transfer_matrix import run_transfer
+
+    run_transfer(args.from_dir, tasks=tuple(args.task), device=args.device, seeds=args.seeds,
+                 seed=args.seed, labels_per_class=tuple(args.labels),
+                 target_classes=args.target_classes, domains=tuple(args.domains),
+                 steps=args.steps, gpt_labels=tuple(args.gpt_labels),
+                 mnist_idx=args.mnist, out_dir=args.out)  # prints the tables, writes DIR/transfer.md, .json, .png
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------------
 # bench
 
@@ -289,6 +303,38 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--from", dest="from_dir", required=True, metavar="DIR")
     pr.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     pr.set_defaults(run=_probe)
+
+    from .data.shift import DOMAINS
+    from .train.transfer_matrix import TASKS  # (numpy only at import: --help stays fast)
+
+    tf = sub.add_parser("transfer", help="does pre-training pay downstream? a table and a plot",
+                        description="Carry a run's encoder to new labels (digits 5-9 with few "
+                        "labels), to shifted domains (with DANN and CORAL on unlabelled target "
+                        "images) and, for VAE/GAN runs, use its samples as augmentation; a GPT "
+                        "run is fine-tuned to tell which stdlib package a snippet is from; over "
+                        "several seeds, against training from scratch. Writes transfer.md, "
+                        ".json and .png into the run directory (or --out).")
+    tf.add_argument("--from", dest="from_dir", required=True, metavar="DIR")
+    tf.add_argument("--task", nargs="+", default=list(TASKS), choices=list(TASKS))
+    tf.add_argument("--seeds", type=int, default=3, help="how many seeds (default 3)")
+    tf.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
+    tf.add_argument("--steps", type=int, default=300,
+                    help="AdamW steps of every fine-tuning / adaptation (default 300)")
+    tf.add_argument("--labels", type=int, nargs="+", default=[1, 5, 10], metavar="K",
+                    help="labels per class of the label-set task (default 1 5 10)")
+    tf.add_argument("--gpt-labels", type=int, nargs="+", default=[4, 16, 64], metavar="K",
+                    help="labelled snippets per class of a GPT run's task (default 4 16 64)")
+    tf.add_argument("--target-classes", default="5-9",
+                    help="the label-set task's classes (default 5-9)")
+    tf.add_argument("--domains", nargs="+", default=["faded", "thick", "inverted"],
+                    choices=list(DOMAINS), help="the shift task's target domains")
+    tf.add_argument("--mnist", nargs=2, default=None, metavar=("IMAGES", "LABELS"),
+                    help="MNIST-layout IDX files: downsampled to 8x8, a further target domain "
+                    "of the shift task")
+    tf.add_argument("--out", default=None, metavar="DIR", help="where the report goes "
+                    "(default: the run directory)")
+    tf.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    tf.set_defaults(run=_transfer)
 
     be = sub.add_parser("bench", help="time ops and training steps; tables, CSV and a plot",
                         description="Time per-op forward+backward and whole training steps "

@@ -31,6 +31,7 @@ RECIPES: dict = {
     "gpt": f"{_PKG}.gpt:GPTRecipe",
     "simclr": f"{_PKG}.contrastive:SimCLRRecipe",
     "moco": f"{_PKG}.contrastive:MoCoRecipe",
+    "supervised": f"{_PKG}.supervised:SupervisedRecipe",
 }
 
 
