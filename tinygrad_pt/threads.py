@@ -37,11 +37,10 @@ __all__ = ["set_num_threads", "get_num_threads"]
 # The thresholds say: go wide only for a call that takes a few milliseconds on one core. The fixed
 # cost of a parallel call on an idle machine is microseconds, but on a busy one (a second job,
 # `pytest -n 2`, a browser) a thread that is descheduled holds the whole call up for a scheduler
-# tick, 1 to 4 ms, and both pools' threads then queue for the same cores: measured on 2 cores, a
-# GAN step whose products went wide took 1040 ms against 52 ms on one thread, and the GPT step
-# 2.0 s against 0.54 s (a `tinygrad-pt bench` run at load 4; benchmarks/results/thread_policy_cpu.md
-# has the settings side by side). A call of several milliseconds loses at most a tick and gains up
-# to the thread count.
+# tick, 1 to 4 ms, and both pools' threads then queue for the same cores: measured on 2 cores at
+# load 3.5 to 4 (benchmarks/results/thread_policy_cpu.md, the settings side by side), the GAN step
+# with every op wide took 234 ms against 12.4 ms with this policy, the GPT step 1.46 s against
+# 0.20 s. A call of several milliseconds loses at most a tick and gains up to the thread count.
 #
 # 2^28 multiply-adds (e.g. 2048 x 256 x 512): about 5 ms of single-core sgemm. The bench's
 # models stay below it (the small GPT's largest product, 2048 x 128 x 512, is 2^27: wide, it lost
