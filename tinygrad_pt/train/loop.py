@@ -25,6 +25,12 @@ scheduler state, the recipe's extra state and both random generators. Evaluation
 with the generators saved before and restored after (and the modules' train/eval modes too), so
 whether and when a run evaluates never changes its training: a run stopped at step N and resumed
 trains exactly like one that never stopped, although only the first evaluated at step N.
+
+Data parallel (``mpiexec -n N``, tinygrad_pt/distributed): every rank trains (its shard of each
+global batch, gradients averaged before each optimizer step); rank 0 alone takes the lock and
+writes the run: config, metrics, evaluations, checkpoints, plots, the bar. Its train metrics are
+its own shard's. Resume reads the one checkpoint on every rank (the same N: the random streams
+in it are the global batch's, the same on every rank).
 """
 from __future__ import annotations
 
@@ -41,6 +47,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from .. import distributed
 from ..backend import array_module, get_rng_state, set_rng_state
 from ..errors import TrainingDiverged, UserError
 from ..tensor import Tensor
@@ -257,13 +264,24 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
     log_every = max(1, _cadence("log_every", cfg.get("log_every", 10)))
 
     out_dir = os.fspath(out_dir)
-    with run_lock(out_dir):  # one writer per run directory, for the whole run
-        return _train_locked(recipe, out_dir, steps, resume, progress, eval_every,
-                             checkpoint_every, log_every, artifacts)
+    distributed.init()  # world size 1 unless started by mpiexec
+    recipe.data_parallel()  # alone: nothing; else rank 0's weights, averaged gradients
+    lead = distributed.rank() == 0  # the one writer of the run directory
+    # One writer per run directory, for the whole run: under mpiexec, rank 0.
+    with run_lock(out_dir) if lead else contextlib.nullcontext():
+        return _train_locked(recipe, out_dir, steps, resume, progress and lead, eval_every,
+                             checkpoint_every, log_every, artifacts and lead, lead)
+
+
+class _NoLog:
+    """The metrics log of a rank that does not write (data parallel: all but rank 0)."""
+
+    def write(self, *args, **kwargs):
+        pass
 
 
 def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoint_every,
-                  log_every, artifacts) -> dict:
+                  log_every, artifacts, lead=True) -> dict:
     cfg = recipe.config
     batch_size = cfg.get("batch_size")
     ckpt_path = os.path.join(out_dir, CHECKPOINT_NAME)
@@ -280,18 +298,20 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                             f"the requested total steps={steps}; ask for at least {start_step} "
                             "steps (--steps), or leave --steps out to continue to the run's own "
                             "total")
-        truncate(log_path, start_step)  # rows written after the checkpoint would repeat
-        log = MetricsLog(log_path, fresh=False)
+        if lead:
+            truncate(log_path, start_step)  # rows written after the checkpoint would repeat
+        log = MetricsLog(log_path, fresh=False) if lead else _NoLog()
         say(f"{recipe.name}: resumed from step {start_step} of {steps} ({ckpt_path})")
     else:
         # A new run here replaces the old one whole: its checkpoint goes now, so that a new run
         # that stops (or diverges) before its first save does not leave the old weights beside
         # the new log.
-        if os.path.exists(ckpt_path):
+        if lead and os.path.exists(ckpt_path):
             os.unlink(ckpt_path)
-        log = MetricsLog(log_path, fresh=True)
-    _write_config(os.path.join(out_dir, CONFIG_NAME), recipe, steps, eval_every, checkpoint_every,
-                  log_every, start_step)
+        log = MetricsLog(log_path, fresh=True) if lead else _NoLog()
+    if lead:
+        _write_config(os.path.join(out_dir, CONFIG_NAME), recipe, steps, eval_every,
+                      checkpoint_every, log_every, start_step)
 
     session_start = time.perf_counter()
     elapsed = lambda: elapsed0 + time.perf_counter() - session_start  # noqa: E731
@@ -299,6 +319,8 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
     last_finite = None  # (step, metrics) of the last log step whose metrics were all finite
 
     def evaluate(step):
+        if not lead:  # evaluation is isolated from training: the other ranks skip it
+            return {}
         with _isolated(recipe):
             metrics = {k: float(v) for k, v in recipe.evaluate().items()}
         log.write(step, "eval", metrics, elapsed())
@@ -327,6 +349,9 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
     def checkpoint(step):
         """Save, unless the weights went non-finite (then stop, keeping the last good file)."""
         nonlocal saved_step
+        if not lead:  # the ranks hold the same weights: rank 0's file is the run's
+            saved_step = step
+            return
         bad = _first_nonfinite_state(recipe)
         if bad:
             diverged(step, f"the weights hold NaN or Inf ({bad})")
@@ -398,6 +423,8 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
 
     # The end: a last evaluation (unless the log already holds one for this step: a resumed run
     # that had nothing left to do), then the plots.
+    if not lead:
+        return {}
     logged = [r for r in read_metrics(log_path) if r["split"] == "eval" and r["step"] == steps]
     if logged and start_step == steps:
         with _isolated(recipe):

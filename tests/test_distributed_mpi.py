@@ -1,0 +1,139 @@
+"""Data parallel over MPI: two ranks (``mpiexec -n 2`` over loopback, spawned as a subprocess so
+that the ordinary ``pytest -n 2`` run includes them) against one process.
+
+Tolerances: the first step's averaged gradients within 1e-4 relative (max |a - b| / max |a|
+per tensor) of one process's on the global batch, and the weights after 5 steps within 1e-4 (the
+sum over ranks adds in another order: float32 rounding, ~1e-7, which Adam's division by
+sqrt(v) can magnify on near-zero gradients). Every rank must hold exactly rank 0's weights.
+WGAN-GP is held to the gradient check only through its first critic step's shape (its penalty
+draws per-rank noise, see benchmarks/results/distributed_cpu.md): not here.
+
+The single-process parts (the sampler, the no-op world) run without MPI.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_pt as tg
+from tinygrad_pt.distributed import DistributedSampler, shard_bounds, shard_rows
+
+try:
+    import mpi4py  # noqa: F401
+    HAVE_MPI = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep
+                            + os.environ.get("PATH", "")) is not None
+except ImportError:
+    HAVE_MPI = False
+
+needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="needs mpi4py and mpiexec: "
+                               "pip install -e \".[mpi]\"")
+TOL = 1e-4
+
+
+def mpiexec(*args, timeout=60):
+    exe = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep
+                       + os.environ.get("PATH", ""))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PMI_", "OMPI_", "PMIX_", "MPI_LOCALNRANKS"))}
+    # One thread per rank: two ranks share the two cores of CI with the other test worker.
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    return subprocess.run([exe, "-n", "2", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Without MPI
+
+def test_alone_everything_is_a_no_op():
+    dist = tg.distributed
+    assert dist.world_size() == 1 and dist.rank() == 0
+    a = np.arange(4.0, dtype=np.float32)
+    assert dist.all_reduce(a) is a and np.array_equal(a, np.arange(4.0))
+    assert dist.broadcast(a) is a
+    x = tg.tensor(np.ones((3, 2), np.float32), requires_grad=True)
+    assert dist.gather_rows(x) is x
+
+
+def test_sampler_shards_are_disjoint_and_make_the_global_batch():
+    full = DistributedSampler(100, 8, seed=3)
+    parts = [DistributedSampler(100, 8, seed=3, rank=r, world=2) for r in range(2)]
+    for epoch in range(2):
+        for s in [full, *parts]:
+            s.set_epoch(epoch)
+        for whole, a, b in zip(full, *parts):
+            assert len(a) == len(b) == 4 and not set(a) & set(b)
+            assert np.array_equal(np.concatenate([a, b]), whole)
+    full.set_epoch(0)
+    first = next(iter(full))
+    full.set_epoch(1)
+    assert not np.array_equal(first, next(iter(full)))  # reshuffled per epoch
+
+
+def test_a_batch_that_does_not_split_is_a_clear_error():
+    with pytest.raises(ValueError, match="cannot be split evenly over 3 ranks"):
+        shard_bounds(10, 0, 3)
+    with pytest.raises(ValueError, match="divisible by 2"):
+        DistributedSampler(100, 7, rank=0, world=2)
+    x = np.arange(12).reshape(2, 6)
+    assert np.array_equal(shard_rows(x, 1, 2, axis=1), x[:, 3:])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Two ranks
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.parametrize("family", ["ae", "vae", "gan", "gpt", "simclr", "moco"])
+def test_two_ranks_train_like_one_process(family):
+    r = mpiexec(sys.executable, "-m", "tinygrad_pt.distributed.check", "same", family, "5")
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = re.search(r"grad_rel=(\S+) weight_rel=(\S+) rank_spread=(\S+)", r.stdout)
+    assert m, r.stdout + r.stderr[-2000:]
+    grad_rel, weight_rel, spread = map(float, m.groups())
+    assert grad_rel < TOL and weight_rel < TOL, r.stdout
+    assert spread == 0.0, "the ranks' weights drifted apart"
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_rank_that_raises_ends_the_job():
+    r = mpiexec(sys.executable, "-m", "tinygrad_pt.distributed.check", "raise", timeout=60)
+    assert r.returncode != 0
+    assert "rank 1 failed on purpose" in r.stderr
+    assert "did not end the job" not in r.stdout
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_models_that_differ_across_ranks_are_a_clear_error():
+    r = mpiexec(sys.executable, "-m", "tinygrad_pt.distributed.check", "mismatch")
+    assert r.returncode != 0
+    assert "differs between ranks" in r.stderr and "rank(s) [1]" in r.stderr
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_cli_batch_not_divisible_and_rank_0_writes_alone(tmp_path):
+    out = tmp_path / "run"
+    r = mpiexec("tinygrad-pt", "train", "ae", "--steps", "2", "--set", "batch_size=15",
+                "--out", str(out), "--quiet")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "batch_size=15 cannot be split evenly over 2 ranks" in r.stderr
+    r = mpiexec("tinygrad-pt", "train", "ae", "--steps", "4", "--set", "batch_size=16",
+                "hidden=16", "--out", str(out), "--quiet", "--overwrite")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [line for line in (out / "metrics.jsonl").read_text().splitlines() if line]
+    steps = [int(re.search(r'"step": (\d+)', row).group(1)) for row in rows
+             if '"train"' in row]
+    assert steps == sorted(set(steps)), "one writer: no step logged twice"
+    # Resume on the same N continues the run to the new total.
+    r = mpiexec("tinygrad-pt", "train", "ae", "--steps", "6", "--resume", "--out", str(out),
+                "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert tg.load(str(out / "checkpoint.safetensors"))
