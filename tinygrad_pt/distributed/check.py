@@ -1,7 +1,7 @@
 """Checks of data parallel training, run under mpiexec (tests/test_distributed_mpi.py runs them;
 a user can run them to try an MPI installation):
 
-    mpiexec -n 2 python -m tinygrad_pt.distributed.check same FAMILY [STEPS [default]]
+    mpiexec -n 2 python -m tinygrad_pt.distributed.check same FAMILY[,FAMILY...] [STEPS [default]]
     mpiexec -n 2 python -m tinygrad_pt.distributed.check raise
     mpiexec -n 2 python -m tinygrad_pt.distributed.check mismatch
 
@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     if what == "same":
         # "default" after the steps: the family's own defaults instead of the small config
         config = {} if argv[3:4] == ["default"] else None
-        same(argv[1], int(argv[2]) if len(argv) > 2 else 5, config)
+        for family in argv[1].split(","):  # several families in one job: one start-up
+            same(family, int(argv[2]) if len(argv) > 2 else 5, config)
     elif what == "raise":
         fail()
     elif what == "mismatch":
