@@ -5,6 +5,13 @@ the final weights, per family (benchmarks/results/distributed_cpu.md).
 
 Relative difference: ||a - b|| / ||a|| over all the checkpoint's module weights as one vector
 (tinygrad_pt.distributed.check.rel_diff), and the largest absolute difference of one weight.
+
+The noise floor beside it: one process against itself with float32-rounding-sized noise added
+to every gradient before each optimizer step (1e-7 times the tensor's largest gradient, the
+error of summing the batch in another order, which is all that N ranks change). Adam divides by
+sqrt(v): a near-zero gradient entry whose sign the rounding flips becomes a step of size lr the
+other way, so some families' training amplifies any reordering of the sums; data parallel
+cannot be closer to one process than one process is to itself under such a reordering.
 """
 from __future__ import annotations
 
@@ -31,6 +38,33 @@ def diffs(a: dict, b: dict) -> tuple:
     return rel_diff([a[k] for k in keys], [b[k] for k in keys]), worst
 
 
+def noise_floor(family: str, steps: int, noise: float = 1e-7) -> float:
+    """rel_diff of one process's weights after `steps` steps, without and with rounding-sized
+    additive gradient noise (see the module docstring)."""
+    from tinygrad_pt.distributed.check import rel_diff
+    from tinygrad_pt.train.recipes import get_recipe
+
+    def train(noisy):
+        recipe = get_recipe(family)({}, seed=0)
+        g = np.random.default_rng(99)
+        for opt in recipe.optimizers.values():
+            step = opt.step
+
+            def perturbed(*a, _step=step, _opt=opt, **k):
+                for group in _opt.param_groups:
+                    for p in group["params"]:
+                        if noisy and p.grad is not None:
+                            d = p.grad.data
+                            d += (noise * float(np.abs(d).max())
+                                  * g.standard_normal(d.shape)).astype(d.dtype)
+                return _step(*a, **k)
+            opt.step = perturbed
+        for s in range(steps):
+            recipe.train_step(s)
+        return [p.numpy() for m in recipe.modules.values() for p in m.parameters()]
+    return rel_diff(train(False), train(True))
+
+
 def run(cmd, env):
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -46,9 +80,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "NUMBA_NUM_THREADS": "1"}
-    print(f"| family | relative difference | max abs difference | 1 process (s) | "
-          f"{args.ranks} ranks (s) |")
-    print("| --- | --- | --- | --- | --- |")
+    print(f"| family | relative difference | max abs difference | noise floor | 1 process (s) "
+          f"| {args.ranks} ranks (s) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for family in args.families:
         with tempfile.TemporaryDirectory() as tmp:
             base = ["tinygrad-pt", "train", family, "--steps", str(args.steps), "--quiet",
@@ -57,7 +91,9 @@ def main(argv=None):
             many = run(["mpiexec", "-n", str(args.ranks)] + base + ["--out", f"{tmp}/many"], env)
             d, worst = diffs(weights(f"{tmp}/one/checkpoint.safetensors"),
                              weights(f"{tmp}/many/checkpoint.safetensors"))
-            print(f"| {family} | {d:.2e} | {worst:.2e} | {one:.1f} | {many:.1f} |", flush=True)
+            floor = noise_floor(family, args.steps)
+            print(f"| {family} | {d:.2e} | {worst:.2e} | {floor:.2e} | {one:.1f} | {many:.1f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":
