@@ -112,6 +112,13 @@ def test_two_ranks_train_like_one_process(agreement, family):
 
 @needs_mpi
 @pytest.mark.mpi
+def test_collectives_and_data_parallel_module():
+    r = mpiexec(sys.executable, "-m", "tinygrad_pt.distributed.check", "api")
+    assert r.returncode == 0 and "api: ok" in r.stdout, r.stdout + r.stderr[-3000:]
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_a_rank_that_raises_ends_the_job():
     r = mpiexec(sys.executable, "-m", "tinygrad_pt.distributed.check", "raise", timeout=60)
     assert r.returncode != 0

@@ -324,7 +324,10 @@ class DataParallel:
         return self.module(*args, **kwargs)
 
     def __getattr__(self, name):  # parameters, state_dict, train, eval, ... of the module
-        return getattr(self.__dict__["module"], name)
+        module = self.__dict__.get("module")
+        if module is None:
+            raise AttributeError(name)
+        return getattr(module, name)
 
     def sync_gradients(self) -> None:
         self.averager.sync()

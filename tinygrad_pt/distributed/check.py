@@ -4,6 +4,7 @@ a user can run them to try an MPI installation):
     mpiexec -n 2 python -m tinygrad_pt.distributed.check same FAMILY[,FAMILY...] [STEPS [default]]
     mpiexec -n 2 python -m tinygrad_pt.distributed.check raise
     mpiexec -n 2 python -m tinygrad_pt.distributed.check mismatch
+    mpiexec -n 2 python -m tinygrad_pt.distributed.check api
 
 same      every rank first trains FAMILY alone on the whole global batch (no collective: the
           single-process reference), then the same recipe data parallel; prints, on rank 0, the
@@ -11,6 +12,7 @@ same      every rank first trains FAMILY alone on the whole global batch (no col
           the optimizers) and of the weights after STEPS steps, as ``grad_rel=... weight_rel=...``
 raise     rank 1 raises in the middle of training: the job must end with its error, not hang
 mismatch  rank 1 builds a wider model: a clear error, on every rank
+api       the collectives, DataParallel (float32 and float16 on the wire) and gather_rows
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import sys
 import numpy as np
 
 from .. import distributed as dist
+from . import DataParallel, shard_bounds
 
 # Small configs: the check is about agreement, not quality; a few seconds per family.
 SMALL = {
@@ -93,6 +96,48 @@ def same(family: str, steps: int = 5, config=None) -> None:
               f"rank_spread={spread:.3e}", flush=True)
 
 
+def api() -> None:
+    """DataParallel on a plain model: rank 1 starts from other weights (rank 0's win), the
+    averaged gradient is the full batch's, fp16 on the wire within fp16's precision, and the
+    collectives' results."""
+    from .. import nn, tensor
+    from ..nn import functional as F
+
+    r, n = dist.rank(), dist.world_size()
+    a = np.full(3, r + 1.0, dtype=np.float32)
+    assert np.array_equal(dist.all_reduce(a), np.full(3, n * (n + 1) / 2)), a
+    assert np.array_equal(dist.all_reduce(np.array([r], np.int64), op="max"), [n - 1])
+    assert np.array_equal(dist.broadcast(np.array([r + 5.0])), [5.0])
+    g = np.random.default_rng(0)
+    x = g.standard_normal((8, 5)).astype(np.float32)
+    y = g.standard_normal((8, 2)).astype(np.float32)
+
+    def model_for(seed):
+        from .. import manual_seed
+        manual_seed(seed)
+        return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2))
+
+    ref = model_for(0)  # one process, the whole batch
+    F.mse_loss(ref(tensor(x)), tensor(y)).backward()
+    want = [p.grad.numpy() for p in ref.parameters()]
+    for wire, tol in ((np.float32, 1e-6), (np.float16, 2e-3)):
+        dp = DataParallel(model_for(0 if r == 0 else 7), wire_dtype=wire)  # rank 0's weights
+        lo, hi = shard_bounds(len(x), r, n)
+        F.mse_loss(dp(tensor(x[lo:hi])), tensor(y[lo:hi])).backward()
+        dp.sync_gradients()
+        got = [p.grad.numpy() for p in dp.parameters()]
+        worst = rel_diff(want, got)
+        assert worst < tol, f"{np.dtype(wire).name} on the wire: rel_diff {worst:.2e} >= {tol}"
+        if r == 0:
+            print(f"DataParallel {np.dtype(wire).name}: grad_rel={worst:.2e}", flush=True)
+    # gather_rows: the gradient reaches each rank's own rows, scaled back by the average.
+    t = tensor(x[r * 4:(r + 1) * 4], requires_grad=True)
+    (dist.gather_rows(t) ** 2).sum().backward()
+    assert np.allclose(t.grad.numpy() / n, 2 * x[r * 4:(r + 1) * 4]), "gather_rows backward"
+    if r == 0:
+        print("api: ok", flush=True)
+
+
 def fail() -> None:
     from ..train.recipes import get_recipe
 
@@ -121,6 +166,8 @@ def main(argv=None) -> int:
         config = {} if argv[3:4] == ["default"] else None
         for family in argv[1].split(","):  # several families in one job: one start-up
             same(family, int(argv[2]) if len(argv) > 2 else 5, config)
+    elif what == "api":
+        api()
     elif what == "raise":
         fail()
     elif what == "mismatch":

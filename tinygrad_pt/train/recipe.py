@@ -251,7 +251,7 @@ class Recipe:
         from .. import distributed as dist
         import json
         n = dist.world_size()
-        if n == 1:
+        if n == 1 or self.shard_world > 1:  # alone, or joined already (a second train call)
             return
         if self.config.get("batch_size") is not None and self.config["batch_size"] % n:
             raise UserError(f"{self.name}: batch_size={self.config['batch_size']} cannot be split "
