@@ -366,8 +366,8 @@ def _abort_job_if_failed(code: int, traceback_first: bool = False) -> None:
     if traceback_first:  # a bug: its traceback first, as without mpiexec
         import traceback
         traceback.print_exc()
-    print(f"{PROG}: rank {distributed.rank()} of {distributed.world_size()} failed (exit "
-          f"status {code}): ending the job", file=sys.stderr)
+    print(f"{PROG}: rank {distributed.rank()} of {distributed.world_size()} exited with status "
+          f"{code}: ending the job (MPI_Abort)", file=sys.stderr)
     distributed.abort(code)
 
 

@@ -39,7 +39,7 @@ from .comm import Communicator, MPIComm, NCCLComm, Single, launched_by_mpiexec
 from .sampler import DistributedSampler, shard_bounds, shard_rows
 
 __all__ = ["init", "is_initialized", "rank", "world_size", "backend", "all_reduce", "broadcast",
-           "all_gather", "gather_rows", "barrier", "abort", "DataParallel", "GradientAverager",
+           "all_gather", "gather_rows", "barrier", "any_rank", "abort", "DataParallel", "GradientAverager",
            "broadcast_state", "average_on_step", "sync_gradients",
            "DistributedSampler", "shard_rows", "shard_bounds", "check_same_everywhere",
            "Communicator"]
@@ -118,6 +118,15 @@ def all_gather(array):
 
 def barrier() -> None:
     _get().barrier()
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether `flag` is true on some rank (an allreduce of one byte's worth; every rank must
+    call it at the same point)."""
+    comm = _get()
+    if comm.world_size == 1:
+        return bool(flag)
+    return bool(comm.all_reduce(np.array([int(bool(flag))], dtype=np.int64), "max")[0])
 
 
 def abort(code: int = 1) -> None:

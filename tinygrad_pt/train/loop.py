@@ -372,6 +372,7 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
     # Throughput: steps of this session over the time spent in them (evaluation and saving
     # excluded), so the number is steady and says what training alone runs at.
     window_start, train_seconds, session_steps = time.perf_counter(), 0.0, 0
+    parallel = distributed.world_size() > 1  # the ranks agree after each step on stopping
     try:
         with _GracefulInterrupt(say) as interrupt:
             for step in range(start_step, steps):
@@ -391,6 +392,11 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                         speed += f", {rate * batch_size:,.0f} ex/s"
                     bar.set_postfix_str(f"{_format(values)} | {speed}", refresh=False)
                 bar.update(1)
+                if parallel and distributed.any_rank(interrupt.requested) \
+                        and not interrupt.requested:
+                    # Another rank was signalled: every rank stops after the same step (else
+                    # one would wait in the next step's allreduce for one that stopped).
+                    interrupt.requested, interrupt.signum = True, signal.SIGTERM
                 save_due = interrupt.requested or done == steps or bool(
                     checkpoint_every and done % checkpoint_every == 0)
                 if metrics is not None and save_due:
