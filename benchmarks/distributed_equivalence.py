@@ -1,7 +1,7 @@
 """One process vs `mpiexec -n N` on the same seed and flags: the largest relative difference of
 the final weights, per family (benchmarks/results/distributed_cpu.md).
 
-    python benchmarks/distributed_equivalence.py --steps 40 --ranks 2 ae vae gpt
+    python benchmarks/distributed_equivalence.py --steps 40 --ranks 2 --sgd ae vae gpt
 
 Relative difference: ||a - b|| / ||a|| over all the checkpoint's module weights as one vector
 (tinygrad_pt.distributed.check.rel_diff), and the largest absolute difference of one weight.
@@ -63,6 +63,34 @@ def reorder_floor(family: str, steps: int) -> float:
     return rel_diff(train(False), train(True))
 
 
+def sgd_control(family: str, steps: int) -> None:
+    """Under mpiexec: one process (on every rank, no collective) against data parallel, with
+    each optimizer replaced by SGD (lr 0.05, momentum 0.5): without Adam's division by sqrt(v),
+    rounding is not amplified, so what is left is what data parallel changes in the math."""
+    import tinygrad_pt as tg
+    from tinygrad_pt import distributed as dist
+    from tinygrad_pt.distributed.check import rel_diff
+    from tinygrad_pt.optim import SGD
+    from tinygrad_pt.train.recipes import get_recipe
+
+    dist.init()
+    tg.set_num_threads(1)
+
+    def train(parallel):
+        recipe = get_recipe(family)({}, seed=0)
+        for name, opt in list(recipe.optimizers.items()):
+            params = [p for group in opt.param_groups for p in group["params"]]
+            recipe.optimizers[name] = SGD(params, lr=0.05, momentum=0.5)
+        if parallel:
+            recipe.data_parallel()
+        for s in range(steps):
+            recipe.train_step(s)
+        return [p.numpy() for m in recipe.modules.values() for p in m.parameters()]
+    d = rel_diff(train(False), train(True))
+    if dist.rank() == 0:
+        print(f"sgd_control {family} {d:.2e}", flush=True)
+
+
 def run(cmd, env):
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -75,12 +103,17 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], help="KEY=VALUE for every run")
+    ap.add_argument("--sgd", action="store_true",
+                    help="add the SGD control column (data parallel with SGD for Adam)")
+    ap.add_argument("--sgd-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.sgd_worker:  # started under mpiexec by --sgd
+        return sgd_control(args.families[0], args.steps)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "NUMBA_NUM_THREADS": "1"}
-    print(f"| family | relative difference | max abs difference | reordering floor | 1 process (s) "
-          f"| {args.ranks} ranks (s) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"| family | relative difference | max abs difference | reordering floor | "
+          f"{'SGD control | ' if args.sgd else ''}1 process (s) | {args.ranks} ranks (s) |")
+    print("| --- | --- | --- | --- | --- | --- |" + (" --- |" if args.sgd else ""))
     for family in args.families:
         with tempfile.TemporaryDirectory() as tmp:
             base = ["tinygrad-pt", "train", family, "--steps", str(args.steps), "--quiet",
@@ -90,8 +123,15 @@ def main(argv=None):
             d, worst = diffs(weights(f"{tmp}/one/checkpoint.safetensors"),
                              weights(f"{tmp}/many/checkpoint.safetensors"))
             floor = "n/a" if family in REORDER_NA else f"{reorder_floor(family, args.steps):.2e}"
-            print(f"| {family} | {d:.2e} | {worst:.2e} | {floor} | {one:.1f} | {many:.1f} |",
-                  flush=True)
+            sgd = ""
+            if args.sgd:
+                out = subprocess.run(["mpiexec", "-n", str(args.ranks), sys.executable,
+                                      __file__, family, "--steps", str(args.steps),
+                                      "--sgd-worker"], check=True, env=env, text=True,
+                                     capture_output=True).stdout
+                sgd = out.split()[-1] + " | "
+            print(f"| {family} | {d:.2e} | {worst:.2e} | {floor} | {sgd}{one:.1f} | "
+                  f"{many:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
