@@ -3,14 +3,14 @@ moves, and a model of the step time against N (benchmarks/results/distributed_cp
 
     python benchmarks/distributed_scaling.py measure --out /tmp/d.jsonl            # 1 process
     mpiexec -n 2 python benchmarks/distributed_scaling.py measure --out /tmp/d.jsonl
-    python benchmarks/distributed_scaling.py report /tmp/d.jsonl > benchmarks/results/distributed_cpu.md
+    python benchmarks/distributed_scaling.py report /tmp/d.jsonl    # the tables of distributed_cpu.md
 
 measure   each family at its default config: a few warm-up steps, then timed steps (wall time
           of recipe.train_step, the whole job's slowest rank: a step ends when every rank's
           allreduce has). Bytes: what one rank hands to the gradient allreduces (and, for
           SimCLR and MoCo, to the all-gathers) per step, counted by the code that sends them.
 report    the measured table, then the model
-              T(N) = T_compute(1) / N + sum over messages of [2 (N - 1) / N * bytes / BW + 2 (N - 1) a]
+              T(N) = T_compute(1) / N + 2 (N - 1) / N * bytes / BW + messages * 2 (N - 1) a
           with BW = 25 GB/s and a = 5 us per ring hop: compute scales with the shard (optimistic
           for small shards, whose matrix products run below the machine's peak), the allreduce
           is a ring's (bandwidth term and latency term).

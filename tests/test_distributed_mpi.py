@@ -2,10 +2,11 @@
 that the ordinary ``pytest -n 2`` run includes them) against one process.
 
 Tolerances: the first step's averaged gradients, and the weights after 5 steps, within 1e-4 of
-one process's on the global batch, as ||a - b|| / ||a|| over the whole model (check.rel_diff;
-the sum over ranks adds in another order, float32 rounding: ~1e-7 is measured). Every rank must
-hold exactly rank 0's weights. WGAN-GP is not held to it: its gradient penalty draws its
-interpolation noise per rank (benchmarks/results/distributed_cpu.md).
+one process's on the global batch, as ||a - b|| / ||a|| over the whole model
+(tinygrad_pt.distributed.check.rel_diff; the sum over ranks adds in another order, float32
+rounding: ~1e-7 is measured). Every rank must hold exactly rank 0's weights. WGAN-GP is not
+held to it: its gradient penalty draws its interpolation noise per rank
+(benchmarks/results/distributed_cpu.md). The ranks run tests/mpi_worker.py.
 
 The single-process parts (the sampler, the no-op world) run without MPI.
 """
@@ -33,6 +34,7 @@ except ImportError:
 needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="needs mpi4py and mpiexec: "
                                "pip install -e \".[mpi]\"")
 TOL = 1e-4
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_worker.py")
 
 
 def mpiexec(*args, timeout=60):
@@ -92,7 +94,7 @@ FAMILIES = ["ae", "dae", "vae", "gan", "gpt", "simclr", "moco"]
 @pytest.fixture(scope="module")
 def agreement():
     """One mpiexec job checks every family (one start-up of MPI and the imports, not seven)."""
-    r = mpiexec(sys.executable, "-m", "tinygrad_pt.distributed.check", "same",
+    r = mpiexec(sys.executable, WORKER, "same",
                 ",".join(FAMILIES), "5", timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     return {m.group(1): tuple(map(float, m.groups()[1:])) for m in re.finditer(
@@ -113,14 +115,14 @@ def test_two_ranks_train_like_one_process(agreement, family):
 @needs_mpi
 @pytest.mark.mpi
 def test_collectives_and_data_parallel_module():
-    r = mpiexec(sys.executable, "-m", "tinygrad_pt.distributed.check", "api")
+    r = mpiexec(sys.executable, "-m", "tinygrad_pt.distributed.check")
     assert r.returncode == 0 and "api: ok" in r.stdout, r.stdout + r.stderr[-3000:]
 
 
 @needs_mpi
 @pytest.mark.mpi
 def test_a_rank_that_raises_ends_the_job():
-    r = mpiexec(sys.executable, "-m", "tinygrad_pt.distributed.check", "raise", timeout=60)
+    r = mpiexec(sys.executable, WORKER, "raise", timeout=60)
     assert r.returncode != 0
     assert "rank 1 failed on purpose" in r.stderr
     assert "did not end the job" not in r.stdout
@@ -129,7 +131,7 @@ def test_a_rank_that_raises_ends_the_job():
 @needs_mpi
 @pytest.mark.mpi
 def test_models_that_differ_across_ranks_are_a_clear_error():
-    r = mpiexec(sys.executable, "-m", "tinygrad_pt.distributed.check", "mismatch")
+    r = mpiexec(sys.executable, WORKER, "mismatch")
     assert r.returncode != 0
     assert "differs between ranks" in r.stderr and "rank(s) [1]" in r.stderr
 

@@ -350,7 +350,7 @@ def main(argv=None) -> int:
         code = _main(argv)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        _abort_job_if_failed(code)
+        _abort_job_if_failed(code, cause=e)
         raise
     except BaseException:
         _abort_job_if_failed(1, traceback_first=True)
@@ -359,9 +359,11 @@ def main(argv=None) -> int:
     return code
 
 
-def _abort_job_if_failed(code: int, traceback_first: bool = False) -> None:
+def _abort_job_if_failed(code: int, traceback_first: bool = False, cause=None) -> None:
     from . import distributed
     if not code or not distributed.is_initialized() or distributed.world_size() == 1:
+        return
+    if distributed.raised_everywhere(cause):  # every rank stops with it: nothing to end
         return
     if traceback_first:  # a bug: its traceback first, as without mpiexec
         import traceback

@@ -39,7 +39,8 @@ from .comm import Communicator, MPIComm, NCCLComm, Single, launched_by_mpiexec
 from .sampler import DistributedSampler, shard_bounds, shard_rows
 
 __all__ = ["init", "is_initialized", "rank", "world_size", "backend", "all_reduce", "broadcast",
-           "all_gather", "gather_rows", "barrier", "any_rank", "abort", "DataParallel", "GradientAverager",
+           "all_gather", "gather_rows", "barrier", "any_rank", "abort", "DataParallel",
+           "GradientAverager", "raised_everywhere",
            "broadcast_state", "average_on_step", "sync_gradients",
            "DistributedSampler", "shard_rows", "shard_bounds", "check_same_everywhere",
            "Communicator"]
@@ -137,6 +138,17 @@ def abort(code: int = 1) -> None:
     sys.exit(code)
 
 
+def raised_everywhere(error) -> bool:
+    """Whether `error` (or the error it was raised from or during) is one every rank raises
+    at the same point (a check of what all ranks agree on): then no rank waits for another, and
+    the job ends by itself with the message, without MPI_Abort."""
+    while error is not None:
+        if getattr(error, "every_rank", False):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _install_abort_hook() -> None:
     """An uncaught exception on one rank prints its traceback and aborts the job: the other
     ranks would otherwise block in their next collective for ever."""
@@ -145,7 +157,8 @@ def _install_abort_hook() -> None:
     def hook(kind, value, tb):
         sys.stderr.write(f"[rank {rank()} of {world_size()}] ")
         previous(kind, value, tb)
-        _comm.abort(1)
+        if not raised_everywhere(value):  # else every rank exits by itself: nothing to end
+            _comm.abort(1)
     sys.excepthook = hook
 
 
@@ -195,10 +208,15 @@ def check_same_everywhere(what: str, text: str) -> None:
     prints = comm.all_gather(np.asarray([_fingerprint(text)], dtype=np.int64))[:, 0]
     odd = [r for r in range(comm.world_size) if prints[r] != prints[0]]
     if odd:
-        raise ValueError(f"distributed: {what} differs between ranks: rank(s) {odd} do not match "
+        raise _everywhere(ValueError(f"distributed: {what} differs between ranks: rank(s) {odd} do not match "
                          f"rank 0 (this rank, {comm.rank}, has: {text[:200]}"
                          f"{'...' if len(text) > 200 else ''}); every rank must be started with "
-                         "the same command, flags and seed")
+                         "the same command, flags and seed"))
+
+
+def _everywhere(error):
+    error.every_rank = True  # see raised_everywhere
+    return error
 
 
 def _describe(named) -> str:

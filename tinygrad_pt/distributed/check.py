@@ -1,18 +1,12 @@
-"""Checks of data parallel training, run under mpiexec (tests/test_distributed_mpi.py runs them;
-a user can run them to try an MPI installation):
+"""A check of an MPI installation and of the collectives, run under mpiexec:
 
-    mpiexec -n 2 python -m tinygrad_pt.distributed.check same FAMILY[,FAMILY...] [STEPS [default]]
-    mpiexec -n 2 python -m tinygrad_pt.distributed.check raise
-    mpiexec -n 2 python -m tinygrad_pt.distributed.check mismatch
-    mpiexec -n 2 python -m tinygrad_pt.distributed.check api
+    mpiexec -n 2 python -m tinygrad_pt.distributed.check
 
-same      every rank first trains FAMILY alone on the whole global batch (no collective: the
-          single-process reference), then the same recipe data parallel; prints, on rank 0, the
-          relative difference (rel_diff) of the first step's averaged gradients (the largest over
-          the optimizers) and of the weights after STEPS steps, as ``grad_rel=... weight_rel=...``
-raise     rank 1 raises in the middle of training: the job must end with its error, not hang
-mismatch  rank 1 builds a wider model: a clear error, on every rank
-api       the collectives, DataParallel (float32 and float16 on the wire) and gather_rows
+It checks all_reduce (sum, max), broadcast, DataParallel (rank 1 starts from other weights and
+takes rank 0's; the averaged gradient is the full batch's, float32 and float16 on the wire) and
+gather_rows' gradient, and prints "api: ok" on rank 0. The recipes' checks (one process against
+data parallel, per family) are tests/mpi_worker.py: they train the recipes, which sit above this
+package.
 """
 from __future__ import annotations
 
@@ -22,20 +16,6 @@ import numpy as np
 
 from .. import distributed as dist
 from . import DataParallel, shard_bounds
-
-# Small configs: the check is about agreement, not quality; a few seconds per family.
-SMALL = {
-    "ae": {"batch_size": 16, "hidden": 32, "latent": 8},
-    "dae": {"batch_size": 16, "hidden": 32, "latent": 8},
-    "vae": {"batch_size": 16, "hidden": 32, "latent": 8},
-    "gan": {"batch_size": 16, "hidden": 32, "latent": 8, "score_samples": 16},
-    "wgan_gp": {"batch_size": 16, "hidden": 32, "latent": 8, "score_samples": 16},
-    "gpt": {"batch_size": 4, "block_size": 16, "n_layer": 1, "n_head": 2, "n_embd": 16},
-    "simclr": {"batch_size": 16, "hidden": 32, "feat_dim": 16, "proj_hidden": 16,
-               "proj_dim": 8},
-    "moco": {"batch_size": 16, "hidden": 32, "feat_dim": 16, "proj_hidden": 16, "proj_dim": 8,
-             "queue_size": 48},
-}
 
 
 def rel_diff(a: list, b: list) -> float:
@@ -48,59 +28,13 @@ def rel_diff(a: list, b: list) -> float:
     return (num / max(den, 1e-300)) ** 0.5
 
 
-def _params(recipe):
-    return [p for m in recipe.modules.values() for p in m.parameters()]
-
-
-def _first_grads(recipe):
-    """The gradients of the first training step, as its optimizers saw them (averaged under
-    data parallel), before any update: each optimizer's step is intercepted once."""
-    grads = {}
-    for name, opt in recipe.optimizers.items():
-        step = opt.step
-
-        def first(*a, _name=name, _opt=opt, _step=step, **k):
-            if _name not in grads:
-                averager = getattr(_opt, "_averager", None)
-                if averager is not None and not _opt._grads_synced:
-                    averager.sync()
-                    _opt._grads_synced = True
-                grads[_name] = [p.grad.numpy().copy() for g in _opt.param_groups
-                                for p in g["params"] if p.grad is not None]
-            return _step(*a, **k)
-        opt.step = first
-    return grads
-
-
-def _train(family, steps, parallel, config=None):
-    from ..train.recipes import get_recipe
-
-    recipe = get_recipe(family)(SMALL[family] if config is None else config, seed=0)
-    if parallel:
-        recipe.data_parallel()
-    grads = _first_grads(recipe)
-    for step in range(steps):
-        recipe.train_step(step)
-    return grads, [p.numpy() for p in _params(recipe)]
-
-
-def same(family: str, steps: int = 5, config=None) -> None:
-    ref_grads, ref_weights = _train(family, steps, parallel=False, config=config)
-    grads, weights = _train(family, steps, parallel=True, config=config)
-    grad_rel = max(rel_diff(ref_grads[name], grads[name]) for name in ref_grads)
-    weight_rel = rel_diff(ref_weights, weights)
-    # Every rank must also hold the same weights as rank 0 (bit for bit: same updates).
-    spread = max(float(np.abs(dist.all_gather(w)[0] - w).max()) for w in weights)
-    if dist.rank() == 0:
-        print(f"{family}: grad_rel={grad_rel:.3e} weight_rel={weight_rel:.3e} "
-              f"rank_spread={spread:.3e}", flush=True)
-
-
 def api() -> None:
     """DataParallel on a plain model: rank 1 starts from other weights (rank 0's win), the
     averaged gradient is the full batch's, fp16 on the wire within fp16's precision, and the
     collectives' results."""
-    from .. import nn, tensor
+    from .. import nn
+    from ..backend import manual_seed
+    from ..creation import tensor
     from ..nn import functional as F
 
     r, n = dist.rank(), dist.world_size()
@@ -113,7 +47,6 @@ def api() -> None:
     y = g.standard_normal((8, 2)).astype(np.float32)
 
     def model_for(seed):
-        from .. import manual_seed
         manual_seed(seed)
         return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2))
 
@@ -138,43 +71,11 @@ def api() -> None:
         print("api: ok", flush=True)
 
 
-def fail() -> None:
-    from ..train.recipes import get_recipe
-
-    recipe = get_recipe("ae")(SMALL["ae"], seed=0)
-    recipe.data_parallel()
-    for step in range(1000):
-        if step == 3 and dist.rank() == 1:
-            raise RuntimeError("rank 1 failed on purpose at step 3")
-        recipe.train_step(step)
-    print("the other ranks finished: the failure did not end the job", flush=True)
-
-
-def mismatch() -> None:
-    config = dict(SMALL["ae"], hidden=32 if dist.rank() == 0 else 48)
-    _train("ae", 1, parallel=True, config=config)
-
-
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
     dist.init()
-    from .. import set_num_threads
+    from ..threads import set_num_threads
     set_num_threads(1)
-    what = argv[0] if argv else ""
-    if what == "same":
-        # "default" after the steps: the family's own defaults instead of the small config
-        config = {} if argv[3:4] == ["default"] else None
-        for family in argv[1].split(","):  # several families in one job: one start-up
-            same(family, int(argv[2]) if len(argv) > 2 else 5, config)
-    elif what == "api":
-        api()
-    elif what == "raise":
-        fail()
-    elif what == "mismatch":
-        mismatch()
-    else:
-        print(__doc__, file=sys.stderr)
-        return 2
+    api()
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -138,6 +139,9 @@ class MPIComm(Communicator):
     def abort(self, code: int = 1) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        # mpiexec forwards each rank's output through a proxy that the abort tears down: a
+        # moment first, or the error that caused it can be lost.
+        time.sleep(0.5)
         self.comm.Abort(code)
 
 

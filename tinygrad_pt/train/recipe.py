@@ -254,16 +254,20 @@ class Recipe:
         if n == 1 or self.shard_world > 1:  # alone, or joined already (a second train call)
             return
         if self.config.get("batch_size") is not None and self.config["batch_size"] % n:
-            raise UserError(f"{self.name}: batch_size={self.config['batch_size']} cannot be split "
+            error = UserError(f"{self.name}: batch_size={self.config['batch_size']} cannot be split "
                             f"evenly over {n} ranks (mpiexec -n {n}); use a multiple of {n}: the "
                             "global batch stays what one process trains on, each rank its share")
+            error.every_rank = True  # the same config on every rank: each stops by itself
+            raise error
         try:
             dist.check_same_everywhere("the run's settings (recipe, config, seed, device)",
                                        json.dumps([self.name, self.config, self.seed, self.device],
                                                   sort_keys=True, default=str))
             dist.broadcast_state(list(self.modules.values()))
         except ValueError as e:
-            raise UserError(str(e)) from None
+            error = UserError(str(e))
+            error.every_rank = getattr(e, "every_rank", False)
+            raise error from None
         for opt in self.optimizers.values():
             params = [p for group in opt.param_groups for p in group["params"]]
             dist.average_on_step(opt, dist.GradientAverager(params, wire_dtype=wire_dtype))

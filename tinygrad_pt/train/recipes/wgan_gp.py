@@ -77,7 +77,8 @@ class WGANGPRecipe(GANRecipe):
             loss_d.backward()  # through the gradient penalty: a second-order gradient
             opt_d.step()
         with frozen(self.gan.discriminator):  # the generator step leaves the critic alone
-            loss_g = self.gan.generator_loss(self.local_rows(self.gan.sample_latents(n, self.device)))
+            z = self.local_rows(self.gan.sample_latents(n, self.device))
+            loss_g = self.gan.generator_loss(z)
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
