@@ -28,9 +28,10 @@ trains exactly like one that never stopped, although only the first evaluated at
 
 Data parallel (``mpiexec -n N``, tinygrad_pt/distributed): every rank trains (its shard of each
 global batch, gradients averaged before each optimizer step); rank 0 alone takes the lock and
-writes the run: config, metrics, evaluations, checkpoints, plots, the bar. Its train metrics are
-its own shard's. Resume reads the one checkpoint on every rank (the same N: the random streams
-in it are the global batch's, the same on every rank).
+writes the run: config, metrics, evaluations, checkpoints, plots, the bar. The train metrics are
+averaged over the ranks at each log step (the global batch's, as one process logs them; a NaN
+on any rank stops every rank at the same step). Resume reads the one checkpoint on every rank
+(the random streams in it are the global batch's, the same on every rank).
 """
 from __future__ import annotations
 
@@ -335,9 +336,11 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                   f"{_format(last_finite[1])}" if last_finite else "no step logged finite metrics")
         hint = (f"lower the learning rate (lr={cfg['lr']!r}; e.g. --set lr={cfg['lr'] / 10:g})"
                 if isinstance(cfg.get("lr"), (int, float)) else "lower the learning rate")
-        raise TrainingDiverged(f"{recipe.name}: training diverged at step {step}: {what}; "
-                               f"{before}; {kept}. Start again with other settings, most often: "
-                               f"{hint} (tinygrad-pt train {recipe.name} --overwrite ...)")
+        error = TrainingDiverged(f"{recipe.name}: training diverged at step {step}: {what}; "
+                                 f"{before}; {kept}. Start again with other settings, most often: "
+                                 f"{hint} (tinygrad-pt train {recipe.name} --overwrite ...)")
+        error.every_rank = True  # every rank sees the same (averaged) metrics and weights
+        raise error
 
     def check_finite(step, values):
         nonlocal last_finite
@@ -349,12 +352,12 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
     def checkpoint(step):
         """Save, unless the weights went non-finite (then stop, keeping the last good file)."""
         nonlocal saved_step
+        bad = _first_nonfinite_state(recipe)  # on every rank: they stop together
+        if bad:
+            diverged(step, f"the weights hold NaN or Inf ({bad})")
         if not lead:  # the ranks hold the same weights: rank 0's file is the run's
             saved_step = step
             return
-        bad = _first_nonfinite_state(recipe)
-        if bad:
-            diverged(step, f"the weights hold NaN or Inf ({bad})")
         try:
             save_checkpoint(ckpt_path, recipe, step, elapsed())
         except OSError as e:  # a full disk, a quota, a directory gone read-only
@@ -373,6 +376,15 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
     # excluded), so the number is steady and says what training alone runs at.
     window_start, train_seconds, session_steps = time.perf_counter(), 0.0, 0
     parallel = distributed.world_size() > 1  # the ranks agree after each step on stopping
+
+    def read_back(metrics):
+        """The step's metrics as floats; data parallel: their mean over the ranks (every rank
+        reads back at the same steps), which is the global batch's for a mean loss."""
+        values = _read_back(recipe, metrics)
+        if parallel:
+            mean = distributed.all_reduce(np.array(list(values.values()), dtype=np.float64))
+            values = dict(zip(values, (mean / distributed.world_size()).tolist()))
+        return values
     try:
         with _GracefulInterrupt(say) as interrupt:
             for step in range(start_step, steps):
@@ -380,7 +392,7 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                 done = step + 1
                 session_steps += 1
                 if done % log_every == 0 or done == steps:
-                    values = _read_back(recipe, metrics)  # the loop's only host <-> device sync
+                    values = read_back(metrics)  # the loop's only host <-> device sync
                     log.write(done, "train", values, elapsed())
                     check_finite(done, values)
                     metrics = None  # read back and checked: a save at this step needs no sync
@@ -401,7 +413,7 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                     checkpoint_every and done % checkpoint_every == 0)
                 if metrics is not None and save_due:
                     # A save follows: check this step's metrics first (a sync, only then).
-                    check_finite(done, _read_back(recipe, metrics))
+                    check_finite(done, read_back(metrics))
                 metrics = None  # drop the step's tensors (and any graph they hold)
                 pause_start = time.perf_counter()
                 if eval_every and done % eval_every == 0 and done != steps:
