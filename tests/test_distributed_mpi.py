@@ -156,3 +156,51 @@ def test_cli_batch_not_divisible_and_rank_0_writes_alone(tmp_path):
                 "--quiet")
     assert r.returncode == 0, r.stderr[-2000:]
     assert tg.load(str(out / "checkpoint.safetensors"))
+
+
+def _rank_pids(marker: str) -> list:
+    """The pids of the ranks (not mpiexec, not its proxy) whose command line holds `marker`."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in argv and not any(b"mpiexec" in a or b"hydra" in a for a in argv):
+            pids.append(int(entry))
+    return pids
+
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the ranks through /proc")
+def test_sigterm_to_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    exe = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep
+                       + os.environ.get("PATH", ""))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PMI_", "OMPI_", "PMIX_", "MPI_LOCALNRANKS"))}
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    job = subprocess.Popen([exe, "-n", "2", "tinygrad-pt", "train", "ae", "--steps", "1000000",
+                            "--set", "batch_size=16", "hidden=16", "--out", str(out), "--quiet"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 40
+        log = out / "metrics.jsonl"
+        while time.monotonic() < deadline and not (log.exists() and log.stat().st_size):
+            time.sleep(0.2)
+        pids = _rank_pids(str(out))
+        assert len(pids) == 2, pids
+        os.kill(max(pids), signal.SIGTERM)  # one rank only (whichever it is)
+        _, err = job.communicate(timeout=40)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "stopped (SIGTERM)" in err and (out / "checkpoint.safetensors").exists(), err[-2000:]

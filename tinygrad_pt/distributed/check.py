@@ -53,8 +53,10 @@ def api() -> None:
     ref = model_for(0)  # one process, the whole batch
     F.mse_loss(ref(tensor(x)), tensor(y)).backward()
     want = [p.grad.numpy() for p in ref.parameters()]
-    for wire, tol in ((np.float32, 1e-6), (np.float16, 2e-3)):
-        dp = DataParallel(model_for(0 if r == 0 else 7), wire_dtype=wire)  # rank 0's weights
+    # float32 in one bucket, in buckets of 32 numbers (the packing across bucket ends), float16
+    for wire, tol, bucket_mb in ((np.float32, 1e-6, 25), (np.float32, 1e-6, 128 / 2**20),
+                                 (np.float16, 2e-3, 25)):
+        dp = DataParallel(model_for(0 if r == 0 else 7), bucket_mb=bucket_mb, wire_dtype=wire)
         lo, hi = shard_bounds(len(x), r, n)
         F.mse_loss(dp(tensor(x[lo:hi])), tensor(y[lo:hi])).backward()
         dp.sync_gradients()
@@ -62,7 +64,8 @@ def api() -> None:
         worst = rel_diff(want, got)
         assert worst < tol, f"{np.dtype(wire).name} on the wire: rel_diff {worst:.2e} >= {tol}"
         if r == 0:
-            print(f"DataParallel {np.dtype(wire).name}: grad_rel={worst:.2e}", flush=True)
+            print(f"DataParallel {np.dtype(wire).name}, buckets of {bucket_mb * 2**18:.0f} "
+                  f"numbers: grad_rel={worst:.2e}", flush=True)
     # gather_rows: the gradient reaches each rank's own rows, scaled back by the average.
     t = tensor(x[r * 4:(r + 1) * 4], requires_grad=True)
     (dist.gather_rows(t) ** 2).sum().backward()

@@ -404,12 +404,15 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                         speed += f", {rate * batch_size:,.0f} ex/s"
                     bar.set_postfix_str(f"{_format(values)} | {speed}", refresh=False)
                 bar.update(1)
-                if parallel and distributed.any_rank(interrupt.requested) \
-                        and not interrupt.requested:
-                    # Another rank was signalled: every rank stops after the same step (else
-                    # one would wait in the next step's allreduce for one that stopped).
-                    interrupt.requested, interrupt.signum = True, signal.SIGTERM
-                save_due = interrupt.requested or done == steps or bool(
+                # Read once: a signal arriving after this is taken at the next step. Data
+                # parallel: the ranks vote, so that every rank stops after the same step (else one
+                # would wait in the next step's allreduce for one that stopped).
+                stop = interrupt.requested
+                if parallel:
+                    stop = distributed.any_rank(stop)
+                    if stop and interrupt.signum is None:  # another rank was signalled
+                        interrupt.signum = signal.SIGTERM
+                save_due = stop or done == steps or bool(
                     checkpoint_every and done % checkpoint_every == 0)
                 if metrics is not None and save_due:
                     # A save follows: check this step's metrics first (a sync, only then).
@@ -421,7 +424,7 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                 if checkpoint_every and done % checkpoint_every == 0 and done != steps:
                     checkpoint(done)
                 window_start += time.perf_counter() - pause_start  # not training time
-                if interrupt.requested:
+                if stop:
                     if saved_step != done:
                         checkpoint(done)
                     bar.close()
