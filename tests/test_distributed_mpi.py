@@ -44,8 +44,9 @@ def mpiexec(*args, timeout=60):
            if not k.startswith(("PMI_", "OMPI_", "PMIX_", "MPI_LOCALNRANKS"))}
     # One thread per rank: two ranks share the two cores of CI with the other test worker.
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    # stdin: mpiexec forwards its standard input to rank 0; CI has none to give.
     return subprocess.run([exe, "-n", "2", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -189,7 +190,8 @@ def test_sigterm_to_one_rank_stops_every_rank_after_the_same_step(tmp_path):
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     job = subprocess.Popen([exe, "-n", "2", "tinygrad-pt", "train", "ae", "--steps", "1000000",
                             "--set", "batch_size=16", "hidden=16", "--out", str(out), "--quiet"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 40
         log = out / "metrics.jsonl"
