@@ -21,8 +21,10 @@ on an asynchronous reduction, and per-tensor hooks would reduce one tensor at a 
 costs is measured in benchmarks/results/distributed_cpu.md.
 
 A rank that raises ends the whole job (MPI_Abort from ``sys.excepthook``, and from the CLI on
-any non-zero exit), so the others never wait forever in a collective. A rank that hangs without
-raising still hangs the job: collectives here have no timeout.
+any non-zero exit), so the others never wait forever in a collective; an error that every rank
+raises at the same point (the agreement checks, a bad batch size, a diverged run: marked
+``every_rank``) ends each rank by itself, without the abort. A rank that hangs without raising
+still hangs the job: collectives here have no timeout.
 """
 from __future__ import annotations
 
