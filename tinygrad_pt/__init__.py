@@ -6,6 +6,7 @@
 """
 from . import ops  # installs Tensor's operator methods (see tensor.py)
 from . import nn, optim, testing  # noqa: F401  (tg.nn, tg.optim, tg.testing.gradcheck)
+from . import distributed  # noqa: F401  (tg.distributed.init(), DataParallel; see distributed/)
 from .autograd import (AnomalyError, Function, detect_anomaly, enable_grad, is_grad_enabled,
                        no_grad, set_grad_enabled)
 from .backend import cuda_available, manual_seed

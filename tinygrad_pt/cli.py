@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -138,8 +139,13 @@ def _train(args) -> int:
         # A fresh run's settings are checked before the directory is touched.
         _check_until(args.until, cls.validate_config(overrides, args.device)["steps"])
 
-    # The lock, then what the directory holds is checked (and read) by its one writer.
-    with run_lock(out_dir):
+    # The lock, then what the directory holds is checked (and read) by its one writer. Under
+    # mpiexec (tinygrad_pt/distributed) that writer is rank 0; the other ranks read the same
+    # checkpoint to resume, and write nothing.
+    from . import distributed
+    distributed.init()
+    lead = distributed.rank() == 0
+    with run_lock(out_dir) if lead else contextlib.nullcontext():
         if args.resume:
             info = checkpoint_info(resume_checkpoint(out_dir))
             if info["recipe"] != args.name:
@@ -384,6 +390,36 @@ def _one_line_warning(message, category, filename, lineno, line=None):
 
 
 def main(argv=None) -> int:
+    """The command; under mpiexec a rank that fails (an error, a signal's exit status) ends the
+    whole job with its status (MPI_Abort), so that no other rank waits for it for ever."""
+    try:
+        code = _main(argv)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        _abort_job_if_failed(code, cause=e)
+        raise
+    except BaseException:
+        _abort_job_if_failed(1, traceback_first=True)
+        raise
+    _abort_job_if_failed(code)
+    return code
+
+
+def _abort_job_if_failed(code: int, traceback_first: bool = False, cause=None) -> None:
+    from . import distributed
+    if not code or not distributed.is_initialized() or distributed.world_size() == 1:
+        return
+    if distributed.raised_everywhere(cause):  # every rank stops with it: nothing to end
+        return
+    if traceback_first:  # a bug: its traceback first, as without mpiexec
+        import traceback
+        traceback.print_exc()
+    print(f"{PROG}: rank {distributed.rank()} of {distributed.world_size()} exited with status "
+          f"{code}: ending the job (MPI_Abort)", file=sys.stderr)
+    distributed.abort(code)
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     previous_format = warnings.formatwarning

@@ -25,6 +25,13 @@ scheduler state, the recipe's extra state and both random generators. Evaluation
 with the generators saved before and restored after (and the modules' train/eval modes too), so
 whether and when a run evaluates never changes its training: a run stopped at step N and resumed
 trains exactly like one that never stopped, although only the first evaluated at step N.
+
+Data parallel (``mpiexec -n N``, tinygrad_pt/distributed): every rank trains (its shard of each
+global batch, gradients averaged before each optimizer step); rank 0 alone takes the lock and
+writes the run: config, metrics, evaluations, checkpoints, plots, the bar. The train metrics are
+averaged over the ranks at each log step (the global batch's, as one process logs them; a NaN
+on any rank stops every rank at the same step). Resume reads the one checkpoint on every rank
+(the random streams in it are the global batch's, the same on every rank).
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from .. import distributed
 from ..backend import array_module, get_rng_state, set_rng_state
 from ..errors import TrainingDiverged, UserError
 from ..tensor import Tensor
@@ -257,13 +265,24 @@ def train(recipe, out_dir, steps=None, resume: bool = False, progress: bool = Tr
     log_every = max(1, _cadence("log_every", cfg.get("log_every", 10)))
 
     out_dir = os.fspath(out_dir)
-    with run_lock(out_dir):  # one writer per run directory, for the whole run
-        return _train_locked(recipe, out_dir, steps, resume, progress, eval_every,
-                             checkpoint_every, log_every, artifacts)
+    distributed.init()  # world size 1 unless started by mpiexec
+    recipe.data_parallel()  # alone: nothing; else rank 0's weights, averaged gradients
+    lead = distributed.rank() == 0  # the one writer of the run directory
+    # One writer per run directory, for the whole run: under mpiexec, rank 0.
+    with run_lock(out_dir) if lead else contextlib.nullcontext():
+        return _train_locked(recipe, out_dir, steps, resume, progress and lead, eval_every,
+                             checkpoint_every, log_every, artifacts and lead, lead)
+
+
+class _NoLog:
+    """The metrics log of a rank that does not write (data parallel: all but rank 0)."""
+
+    def write(self, *args, **kwargs):
+        pass
 
 
 def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoint_every,
-                  log_every, artifacts) -> dict:
+                  log_every, artifacts, lead=True) -> dict:
     cfg = recipe.config
     batch_size = cfg.get("batch_size")
     ckpt_path = os.path.join(out_dir, CHECKPOINT_NAME)
@@ -280,18 +299,20 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                             f"the requested total steps={steps}; ask for at least {start_step} "
                             "steps (--steps), or leave --steps out to continue to the run's own "
                             "total")
-        truncate(log_path, start_step)  # rows written after the checkpoint would repeat
-        log = MetricsLog(log_path, fresh=False)
+        if lead:
+            truncate(log_path, start_step)  # rows written after the checkpoint would repeat
+        log = MetricsLog(log_path, fresh=False) if lead else _NoLog()
         say(f"{recipe.name}: resumed from step {start_step} of {steps} ({ckpt_path})")
     else:
         # A new run here replaces the old one whole: its checkpoint goes now, so that a new run
         # that stops (or diverges) before its first save does not leave the old weights beside
         # the new log.
-        if os.path.exists(ckpt_path):
+        if lead and os.path.exists(ckpt_path):
             os.unlink(ckpt_path)
-        log = MetricsLog(log_path, fresh=True)
-    _write_config(os.path.join(out_dir, CONFIG_NAME), recipe, steps, eval_every, checkpoint_every,
-                  log_every, start_step)
+        log = MetricsLog(log_path, fresh=True) if lead else _NoLog()
+    if lead:
+        _write_config(os.path.join(out_dir, CONFIG_NAME), recipe, steps, eval_every,
+                      checkpoint_every, log_every, start_step)
 
     session_start = time.perf_counter()
     elapsed = lambda: elapsed0 + time.perf_counter() - session_start  # noqa: E731
@@ -299,6 +320,8 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
     last_finite = None  # (step, metrics) of the last log step whose metrics were all finite
 
     def evaluate(step):
+        if not lead:  # evaluation is isolated from training: the other ranks skip it
+            return {}
         with _isolated(recipe):
             metrics = {k: float(v) for k, v in recipe.evaluate().items()}
         log.write(step, "eval", metrics, elapsed())
@@ -313,9 +336,11 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                   f"{_format(last_finite[1])}" if last_finite else "no step logged finite metrics")
         hint = (f"lower the learning rate (lr={cfg['lr']!r}; e.g. --set lr={cfg['lr'] / 10:g})"
                 if isinstance(cfg.get("lr"), (int, float)) else "lower the learning rate")
-        raise TrainingDiverged(f"{recipe.name}: training diverged at step {step}: {what}; "
-                               f"{before}; {kept}. Start again with other settings, most often: "
-                               f"{hint} (tinygrad-pt train {recipe.name} --overwrite ...)")
+        error = TrainingDiverged(f"{recipe.name}: training diverged at step {step}: {what}; "
+                                 f"{before}; {kept}. Start again with other settings, most often: "
+                                 f"{hint} (tinygrad-pt train {recipe.name} --overwrite ...)")
+        error.every_rank = True  # every rank sees the same (averaged) metrics and weights
+        raise error
 
     def check_finite(step, values):
         nonlocal last_finite
@@ -327,9 +352,12 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
     def checkpoint(step):
         """Save, unless the weights went non-finite (then stop, keeping the last good file)."""
         nonlocal saved_step
-        bad = _first_nonfinite_state(recipe)
+        bad = _first_nonfinite_state(recipe)  # on every rank: they stop together
         if bad:
             diverged(step, f"the weights hold NaN or Inf ({bad})")
+        if not lead:  # the ranks hold the same weights: rank 0's file is the run's
+            saved_step = step
+            return
         try:
             save_checkpoint(ckpt_path, recipe, step, elapsed())
         except OSError as e:  # a full disk, a quota, a directory gone read-only
@@ -347,6 +375,16 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
     # Throughput: steps of this session over the time spent in them (evaluation and saving
     # excluded), so the number is steady and says what training alone runs at.
     window_start, train_seconds, session_steps = time.perf_counter(), 0.0, 0
+    parallel = distributed.world_size() > 1  # the ranks agree after each step on stopping
+
+    def read_back(metrics):
+        """The step's metrics as floats; data parallel: their mean over the ranks (every rank
+        reads back at the same steps), which is the global batch's for a mean loss."""
+        values = _read_back(recipe, metrics)
+        if parallel:
+            mean = distributed.all_reduce(np.array(list(values.values()), dtype=np.float64))
+            values = dict(zip(values, (mean / distributed.world_size()).tolist()))
+        return values
     try:
         with _GracefulInterrupt(say) as interrupt:
             for step in range(start_step, steps):
@@ -354,7 +392,7 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                 done = step + 1
                 session_steps += 1
                 if done % log_every == 0 or done == steps:
-                    values = _read_back(recipe, metrics)  # the loop's only host <-> device sync
+                    values = read_back(metrics)  # the loop's only host <-> device sync
                     log.write(done, "train", values, elapsed())
                     check_finite(done, values)
                     metrics = None  # read back and checked: a save at this step needs no sync
@@ -366,11 +404,19 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                         speed += f", {rate * batch_size:,.0f} ex/s"
                     bar.set_postfix_str(f"{_format(values)} | {speed}", refresh=False)
                 bar.update(1)
-                save_due = interrupt.requested or done == steps or bool(
+                # Read once: a signal arriving after this is taken at the next step. Data
+                # parallel: the ranks vote, so that every rank stops after the same step (else one
+                # would wait in the next step's allreduce for one that stopped).
+                stop = interrupt.requested
+                if parallel:
+                    stop = distributed.any_rank(stop)
+                    if stop and interrupt.signum is None:  # another rank was signalled
+                        interrupt.signum = signal.SIGTERM
+                save_due = stop or done == steps or bool(
                     checkpoint_every and done % checkpoint_every == 0)
                 if metrics is not None and save_due:
                     # A save follows: check this step's metrics first (a sync, only then).
-                    check_finite(done, _read_back(recipe, metrics))
+                    check_finite(done, read_back(metrics))
                 metrics = None  # drop the step's tensors (and any graph they hold)
                 pause_start = time.perf_counter()
                 if eval_every and done % eval_every == 0 and done != steps:
@@ -378,7 +424,7 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
                 if checkpoint_every and done % checkpoint_every == 0 and done != steps:
                     checkpoint(done)
                 window_start += time.perf_counter() - pause_start  # not training time
-                if interrupt.requested:
+                if stop:
                     if saved_step != done:
                         checkpoint(done)
                     bar.close()
@@ -398,6 +444,8 @@ def _train_locked(recipe, out_dir, steps, resume, progress, eval_every, checkpoi
 
     # The end: a last evaluation (unless the log already holds one for this step: a resumed run
     # that had nothing left to do), then the plots.
+    if not lead:
+        return {}
     logged = [r for r in read_metrics(log_path) if r["split"] == "eval" and r["step"] == steps]
     if logged and start_step == steps:
         with _isolated(recipe):

@@ -215,8 +215,68 @@ class Recipe:
 
     def train_step(self, step: int) -> dict:
         """Draw a batch, take one optimisation step on it; return its metrics. Each optimizer
-        steps at most once (loading a checkpoint holds its step to the optimizers' counts)."""
-        return self.step_on(*self.draw_batch())
+        steps at most once (loading a checkpoint holds its step to the optimizers' counts).
+        Data parallel: every rank draws the whole global batch and trains on its shard."""
+        return self.step_on(*self.shard_batch(self.draw_batch()))
+
+    # -- data parallel (tinygrad_pt/distributed; the loop calls data_parallel under mpiexec) ---
+    # This process's place among the ranks; (0, 1) alone, when every hook below is the identity.
+    shard_rank, shard_world = 0, 1
+    # The axis of draw_batch's arrays that indexes examples (WGAN-GP's is 1: (n_critic, N, 64)).
+    batch_axis = 0
+
+    def shard_batch(self, arrays: tuple) -> tuple:
+        """This rank's rows of each drawn array along ``batch_axis``."""
+        from ..distributed import shard_rows
+        return tuple(shard_rows(a, self.shard_rank, self.shard_world, self.batch_axis)
+                     for a in arrays)
+
+    def local_rows(self, t):
+        """This rank's rows (axis 0) of noise drawn for the whole global batch (GAN latents,
+        VAE's eps): drawn whole on every rank, the framework's generator stays in step with a
+        single process's and each rank uses exactly the noise one process gives its rows."""
+        from ..distributed import shard_rows
+        return shard_rows(t, self.shard_rank, self.shard_world)
+
+    def sync_gradients(self, name: str) -> None:
+        """Average optimizer `name`'s gradients over the ranks now (before clipping their norm);
+        its step then does not average again. A no-op alone."""
+        from ..distributed import sync_gradients
+        sync_gradients(self.optimizers[name])
+
+    def data_parallel(self, wire_dtype=np.float32) -> None:
+        """Join the ranks: check every rank built the same recipe (config, seed, model), take
+        rank 0's weights, make each optimizer average its gradients before it steps, and let the
+        recipe adapt what needs the whole global batch (``distributed_setup``)."""
+        from .. import distributed as dist
+        import json
+        n = dist.world_size()
+        if n == 1 or self.shard_world > 1:  # alone, or joined already (a second train call)
+            return
+        if self.config.get("batch_size") is not None and self.config["batch_size"] % n:
+            error = UserError(f"{self.name}: batch_size={self.config['batch_size']} cannot be split "
+                            f"evenly over {n} ranks (mpiexec -n {n}); use a multiple of {n}: the "
+                            "global batch stays what one process trains on, each rank its share")
+            error.every_rank = True  # the same config on every rank: each stops by itself
+            raise error
+        try:
+            dist.check_same_everywhere("the run's settings (recipe, config, seed, device)",
+                                       json.dumps([self.name, self.config, self.seed, self.device],
+                                                  sort_keys=True, default=str))
+            dist.broadcast_state(list(self.modules.values()))
+        except ValueError as e:
+            error = UserError(str(e))
+            error.every_rank = getattr(e, "every_rank", False)
+            raise error from None
+        for opt in self.optimizers.values():
+            params = [p for group in opt.param_groups for p in group["params"]]
+            dist.average_on_step(opt, dist.GradientAverager(params, wire_dtype=wire_dtype))
+        self.shard_rank, self.shard_world = dist.rank(), n
+        self.distributed_setup()
+
+    def distributed_setup(self) -> None:
+        """What a recipe changes to train data parallel beyond sharding its batch (MoCo gathers
+        the keys it enqueues). Called once, after data_parallel has joined the ranks."""
 
     def evaluate(self) -> dict:
         """Held-out metrics as Python floats (e.g. test MSE, ELBO per sample, val bits/byte)."""

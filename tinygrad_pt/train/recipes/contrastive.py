@@ -25,8 +25,12 @@ import numpy as np
 
 from ... import nn
 from ...autograd import no_grad
-from ...backend import to_device
+from ...backend import array_module, to_device
 from ...creation import tensor
+from ...distributed import gather_rows
+from ...nn import functional as F
+from ...ops import concatenate
+from ...tensor import Tensor
 from ...data.augment import two_views
 from ...models.contrastive import MLPEncoder, MoCo, ProjectionHead, SimCLR
 from ...optim import AdamW
@@ -208,6 +212,13 @@ class SimCLRRecipe(ContrastiveRecipe):
                                           weight_decay=self.config["weight_decay"])}
 
     def contrastive_loss(self, x1, x2, training: bool):
+        if training and self.shard_world > 1:
+            # Data parallel: NT-Xent needs every image of the global batch as a negative, so the
+            # projections are gathered (with their gradient) and every rank scores the whole
+            # batch, exactly one process's loss.
+            n = x1.shape[0]
+            z = self.model(concatenate([x1, x2], axis=0))  # (2n, D) this rank's views
+            return F.nt_xent(gather_rows(z[:n]), gather_rows(z[n:]), self.config["temperature"])
         return self.model.loss(x1, x2, self.config["temperature"])
 
 
@@ -261,6 +272,24 @@ class MoCoRecipe(ContrastiveRecipe):
         # Evaluation scores against the current queue but neither moves the key encoder nor
         # enqueues: evaluating must not change training.
         return self.moco.loss(x1, x2, update=training)
+
+    def distributed_setup(self) -> None:
+        """Every rank enqueues the keys of the whole global batch, in one process's order, so
+        the queue (the negatives) stays the same on every rank and equal to a single run's; each
+        query's InfoNCE term needs only its own key and the queue, so the loss is then exact."""
+        from ...distributed import all_gather
+
+        enqueue, parts = self.moco.enqueue, 2 if self.config["symmetric"] else 1
+
+        def enqueue_global(k):
+            # k: (parts * n, dim), this rank's [keys of x_k; keys of x_q]; gathered
+            # (world, parts, n, dim) -> (parts, world, n, dim): one process's [all k; all q].
+            world = self.shard_world
+            xp = array_module(k.data)
+            keys = all_gather(xp.ascontiguousarray(k.data))
+            keys = keys.reshape(world, parts, -1, keys.shape[-1]).transpose(1, 0, 2, 3)
+            enqueue(Tensor._make(xp.ascontiguousarray(keys.reshape(-1, keys.shape[-1]))))
+        self.moco.enqueue = enqueue_global
 
     def extra_state(self) -> dict:
         return {"queue": self.moco.queue.numpy(),

@@ -123,15 +123,19 @@ class GANRecipe(DigitsRecipe):
 
     def step_on(self, real: np.ndarray) -> dict:
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
-        n = self.config["batch_size"]
-        # D step: real vs fakes; the fakes are detached inside discriminator_loss.
-        loss_d = self.gan.discriminator_loss(tensor(real, device=self.device), self.gan.sample_latents(n, self.device))
+        n = self.config["batch_size"]  # the global batch (data parallel: real is this rank's)
+        # D step: real vs fakes; the fakes are detached inside discriminator_loss. Latents are
+        # drawn for the global batch and sharded like the real images (local_rows: the identity
+        # in one process).
+        z = self.local_rows(self.gan.sample_latents(n, self.device))
+        loss_d = self.gan.discriminator_loss(tensor(real, device=self.device), z)
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
         # G step: fresh latents, D frozen (its parameters get no gradient and do not move).
         with frozen(self.gan.discriminator):
-            loss_g = self.gan.generator_loss(self.gan.sample_latents(n, self.device))
+            z = self.local_rows(self.gan.sample_latents(n, self.device))  # fresh latents
+            loss_g = self.gan.generator_loss(z)
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()

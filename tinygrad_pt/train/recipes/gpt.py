@@ -159,6 +159,7 @@ class GPTRecipe(Recipe):
         loss = F.cross_entropy(logits, y)
         opt.zero_grad()
         loss.backward()
+        self.sync_gradients("opt")  # data parallel: clip the averaged gradient (a no-op alone)
         grad_norm = clip_grad_norm_(model.parameters(), c["grad_clip"])  # the norm before clipping
         lr = sched.get_last_lr()[0]  # the rate this step uses
         opt.step()

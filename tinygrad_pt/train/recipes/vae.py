@@ -22,7 +22,7 @@ import numpy as np
 
 from ... import nn
 from ...autograd import no_grad
-from ...creation import tensor
+from ...creation import randn, tensor
 from ...models.vae import VAE
 from ...optim import Adam
 from ...optim.lr_scheduler import CosineWithWarmup
@@ -111,7 +111,13 @@ class VAERecipe(DigitsRecipe):
         self.mean_image_loglik = float((x * np.log(p) + (1 - x) * np.log1p(-p)).sum(axis=1).mean())
 
     def step_on(self, x: np.ndarray) -> dict:
-        loss = self.model.loss(tensor(x, device=self.device))  # -ELBO per sample, nats, mean over the batch
+        eps = None  # alone: the model draws it, (B, latent), from the framework's generator
+        if self.shard_world > 1:
+            # Data parallel: the same draw for the global batch, this rank's rows of it, so that
+            # each example gets the noise one process would give it.
+            eps = self.local_rows(randn(self.config["batch_size"], self.config["latent"],
+                                        dtype=np.float32, device=self.device))
+        loss = self.model.loss(tensor(x, device=self.device), eps)  # -ELBO per sample, mean
         opt = self.optimizers["adam"]
         opt.zero_grad()
         loss.backward()

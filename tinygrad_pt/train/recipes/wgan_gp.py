@@ -56,6 +56,8 @@ class WGANGPRecipe(GANRecipe):
         c = self.config
         return WGANGP(c["latent"], c["hidden"], 64, penalty=c["penalty"])
 
+    batch_axis = 1  # draw_batch's (n_critic, N, 64): data parallel shards N
+
     def draw_batch(self) -> tuple:
         """(x,): n_critic batches of train images (n_critic, N, 64), drawn by self.rng."""
         batches = [super(WGANGPRecipe, self).draw_batch()[0] for _ in range(self.config["n_critic"])]
@@ -63,15 +65,20 @@ class WGANGPRecipe(GANRecipe):
 
     def step_on(self, real: np.ndarray) -> dict:
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
-        n = real.shape[1]
+        n = self.config["batch_size"]  # the global batch (data parallel: real holds this rank's)
         for batch in real:  # the critic steps
-            loss_d, distance, gp = self.gan.critic_terms(tensor(batch, device=self.device),
-                                                         self.gan.sample_latents(n, self.device))
+            # Latents for the global batch, each rank its rows (local_rows: the identity alone).
+            # The penalty's interpolation weights are drawn inside critic_terms for the rows at
+            # hand, so under data parallel they are not one process's (distributed_cpu.md).
+            loss_d, distance, gp = self.gan.critic_terms(
+                tensor(batch, device=self.device),
+                self.local_rows(self.gan.sample_latents(n, self.device)))
             opt_d.zero_grad()
             loss_d.backward()  # through the gradient penalty: a second-order gradient
             opt_d.step()
         with frozen(self.gan.discriminator):  # the generator step leaves the critic alone
-            loss_g = self.gan.generator_loss(self.gan.sample_latents(n, self.device))
+            z = self.local_rows(self.gan.sample_latents(n, self.device))
+            loss_g = self.gan.generator_loss(z)
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
