@@ -37,7 +37,8 @@ from tinygrad_pt import threads
 from tinygrad_pt.bench.steps import build_recipe, cycling
 from tinygrad_pt.bench.timing import time_calls
 for name, value in spec["policy"].items():  # thresholds: 0 = always wide, -1 = never
-    setattr(threads, name, float("inf") if value < 0 else value)
+    setattr(threads, name, bool(value) if name == "ADAPTIVE" else
+            float("inf") if value < 0 else value)
 tg.set_num_threads(spec["threads"])
 out = {}
 for name in spec["models"]:
@@ -54,10 +55,13 @@ def settings(cores: int) -> dict:
     """{label: (threads, {threshold: value}, extra environment)}."""
     out = {"library default": (cores, {}, {}), "set_num_threads(1)": (1, {}, {})}
     if cores > 1:
-        out["every op wide"] = (cores, {BLAS: 0, KERNEL: 0}, {})
+        out["every op wide"] = (cores, {BLAS: 0, KERNEL: 0, "ADAPTIVE": 0}, {})
+        out["free cores, no size thresholds"] = (cores, {BLAS: 0, KERNEL: 0, "ADAPTIVE": 1}, {})
+        out["free cores, small thresholds"] = (cores, {BLAS: 1 << 16, KERNEL: 1 << 14,
+                                                       "ADAPTIVE": 1}, {})
         out["BLAS wide only"] = (cores, {KERNEL: -1}, {})
         out["kernels wide only"] = (cores, {BLAS: -1}, {})
-        out["every op wide, OMP active"] = (cores, {BLAS: 0, KERNEL: 0},
+        out["every op wide, OMP active"] = (cores, {BLAS: 0, KERNEL: 0, "ADAPTIVE": 0},
                                             {"OMP_WAIT_POLICY": "ACTIVE"})
     return out
 

@@ -382,6 +382,7 @@ def test_large_inputs_take_the_parallel_path(dtype, monkeypatch):
     # The policy's threshold lowered, so that a small, fast test takes the parallel path.
     monkeypatch.setattr(policy, "KERNEL_PARALLEL_MIN_ELEMENTS", n * c)
     monkeypatch.setattr(policy, "_requested", None)  # every core (conftest asks for one)
+    monkeypatch.setattr(policy, "ADAPTIVE", False)  # even when other processes hold cores
     assert policy.kernel_threads(n * c) == policy.get_num_threads()
     threads = numba.get_num_threads()
     x, dy = draw_array(rng, (n, c), dtype, 5.0), draw_array(rng, (n, c), dtype, 1.0)

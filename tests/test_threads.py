@@ -12,7 +12,10 @@ from tinygrad_pt import threads
 
 
 @pytest.fixture
-def restore_threads():
+def restore_threads(monkeypatch):
+    # Rule 4 (free cores) off: these tests check the counts set, which other processes running
+    # beside the test (pytest -n 2) would otherwise lower; free_threads has its own test.
+    monkeypatch.setattr(threads, "ADAPTIVE", False)
     saved = threads._requested
     yield
     threads._requested = saved
@@ -99,3 +102,33 @@ def test_no_thread_variable_is_left_in_the_environment():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["ACTIVE", "ACTIVE"]
+
+
+def test_free_threads_leaves_the_cores_other_processes_hold(restore_threads, monkeypatch):
+    monkeypatch.setattr(threads, "ADAPTIVE", True)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    monkeypatch.setattr(threads, "_requested", 4)
+    monkeypatch.setattr(threads, "_IDLE_SAMPLE_S", 0.0)  # a fresh sample at every call
+    readings = {"now": (1, 1)}  # (running on the machine, of them ours)
+    monkeypatch.setattr(threads, "_running_threads", lambda: readings["now"])
+    monkeypatch.setattr(threads, "_idle", {"at": -1.0, "others": 0.0})
+    assert threads.free_threads() == 4  # only our own thread runs
+    readings["now"] = (5, 2)  # three threads of other processes
+    for _ in range(6):  # smoothed: it takes a few samples to move
+        threads.free_threads()
+    assert threads.free_threads() == 1
+    assert threads.kernel_threads(threads.KERNEL_PARALLEL_MIN_ELEMENTS) == 1
+    readings["now"] = (2, 1)  # one other thread
+    for _ in range(6):
+        threads.free_threads()
+    assert threads.free_threads() == 3
+    monkeypatch.setattr(threads, "_running_threads", lambda: None)  # no /proc: all cores free
+    assert threads.blas_threads(threads.BLAS_PARALLEL_MIN_FLOP) >= 3
+
+
+def test_running_threads_reads_this_machine():
+    counts = threads._running_threads()
+    if counts is None:
+        pytest.skip("no /proc (not Linux)")
+    machine, own = counts
+    assert machine >= 1 and 1 <= own <= machine  # this test's thread is running

@@ -4,50 +4,50 @@ Two thread pools do the CPU's work: NumPy's BLAS (OpenBLAS, with its own pthread
 matrix products, and Numba's OpenMP threads (GNU libgomp) for the hand-written kernels. They
 cannot share threads, and each pool's idle threads wait for the next call by spinning for a
 while; so when both pools run wide, one pool's spinning threads hold the cores that the other
-pool's threads need, and a parallel call waits for the scheduler. On a small machine that made
-every training step slower with two threads than with one (the measurement, with the machine:
-benchmarks/results/thread_policy_cpu.md).
+pool's threads need, and a parallel call waits for the scheduler; the same happens when another
+process holds a core. On a small, busy machine that made every training step slower with two
+threads than with one, while on the same machine quiet two threads were faster (the measurements,
+with the machine: benchmarks/results/thread_policy_cpu.md).
 
 The policy, applied per call, so that a user never needs an environment variable:
 
-1. An op runs parallel only when it takes long enough on one core (a few milliseconds) that
-   waking the threads, and waiting for one the scheduler put aside, cannot cost more than the
-   threads save: a matrix product from ``BLAS_PARALLEL_MIN_FLOP`` multiply-adds, a Numba kernel
-   from ``KERNEL_PARALLEL_MIN_ELEMENTS`` elements. Below that the calling thread does it alone
-   and no pool wakes. The small models' steps are made of such ops; a big GPT's are not.
+1. An op runs parallel only when it is large enough to pay for waking the threads: a matrix
+   product from ``BLAS_PARALLEL_MIN_FLOP`` multiply-adds, a Numba kernel from
+   ``KERNEL_PARALLEL_MIN_ELEMENTS`` elements. Below that the calling thread does it alone.
 2. The count is one number for both pools: ``set_num_threads(n)`` is the most threads any op
    uses (as ``torch.set_num_threads``), by default every core this process may run on.
 3. Numba's OpenMP threads sleep as soon as a loop ends (libgomp's passive wait policy), so that
    they never spin on the cores BLAS is about to use. libgomp reads that policy once, when Numba
    loads it: ``prepare_numba`` sets it for that moment only and restores the environment, so child
    processes see the user's environment and a user's own ``OMP_WAIT_POLICY`` wins.
+4. Only free cores: a parallel call uses the cores that other processes' running threads leave
+   free (``free_threads``, sampled from /proc every 0.2 s and smoothed: OpenMP's "dynamic"
+   threads, done per call). On a busy machine (a second job, ``pytest -n 2``) a parallel call
+   waits for its slowest thread, and a thread that shares a core with another process's waits a
+   scheduler tick: there, one thread per call is the fast configuration, and rule 4 finds it.
 
 On 8-64 cores the same rules hold, with the thresholds as measured there: the fixed cost of a
-parallel call (a wake-up and a join) grows slowly with the thread count, the work of a big
-product or attention grows with the model, so more ops cross the thresholds on bigger models
-while the small ones stay on one thread; what stays is that the two pools are never both woken
-for work that one thread finishes sooner.
+parallel call (a wake-up and a join) grows slowly with the thread count while the work of a
+big product or attention grows with the model, so the thresholds rise a little with the cores;
+and rule 4 matters more on a shared node, where other jobs' threads come and go.
 """
 from __future__ import annotations
 
 import os
+import time
 
 __all__ = ["set_num_threads", "get_num_threads"]
 
-# The thresholds say: go wide only for a call that takes a few milliseconds on one core. The fixed
-# cost of a parallel call on an idle machine is microseconds, but on a busy one (a second job,
-# `pytest -n 2`, a browser) a thread that is descheduled holds the whole call up for a scheduler
-# tick, 1 to 4 ms, and both pools' threads then queue for the same cores: measured on 2 cores at
-# load 3.5 to 4 (benchmarks/results/thread_policy_cpu.md, the settings side by side), the GAN step
-# with every op wide took 234 ms against 12.4 ms with this policy, the GPT step 1.46 s against
-# 0.20 s. A call of several milliseconds loses at most a tick and gains up to the thread count.
-#
-# 2^28 multiply-adds (e.g. 2048 x 256 x 512): about 5 ms of single-core sgemm. The bench's
-# models stay below it (the small GPT's largest product, 2048 x 128 x 512, is 2^27: wide, it lost
-# on the busy machine); a GPT of width 512 (2048 x 512 x 2048 in its MLP) is 2^31.
-BLAS_PARALLEL_MIN_FLOP = 1 << 28
-# 2^22 elements (16 MiB of float32) through a memory-bound kernel: a few milliseconds on one core.
-KERNEL_PARALLEL_MIN_ELEMENTS = 1 << 22
+# The thresholds: below them a call is too small to pay for waking a second thread even on an
+# idle machine (2^16 multiply-adds, 2^14 elements: tens of microseconds of work). Above them a
+# call uses the free cores (rule 4). Measured on 2 cores (benchmarks/results/thread_policy_cpu.md):
+# quiet, going wide made the GAN step 1.5x and the GPT step 1.2x faster than one thread; with one
+# core busy elsewhere, wide calls made them 1.4x slower (a descheduled thread holds up every
+# parallel call for a scheduler tick), and at load 4 to 12 up to 20x, which rule 4 avoids.
+BLAS_PARALLEL_MIN_FLOP = 1 << 16
+KERNEL_PARALLEL_MIN_ELEMENTS = 1 << 14
+# Rule 4: use only the cores that other processes leave free (see free_threads).
+ADAPTIVE = True
 
 _requested: int | None = None  # set_num_threads' value; None: every usable core
 _blas_state = {"controllers": None, "threads": None}  # threadpoolctl's handles, the count set
@@ -108,9 +108,52 @@ def _blas_controllers() -> list:
     return _blas_state["controllers"]
 
 
+# ----------------------------------------------------------------------------------------------------
+# How many cores are free: the threads of other processes that are running now
+
+
+_IDLE_SAMPLE_S = 0.2  # how often the count is looked at again (a read of a few /proc files)
+_idle = {"at": -1.0, "others": 0.0}
+
+
+def _running_threads() -> tuple | None:
+    """(threads running on the machine now, this process's own running threads), from Linux's
+    /proc; None elsewhere (then every core counts as free)."""
+    try:
+        with open("/proc/loadavg") as f:
+            machine = int(f.read().split()[3].split("/")[0])
+        own = 0
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as f:
+                    own += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            except OSError:
+                continue  # the thread ended between the listing and the read
+        return machine, own
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def free_threads() -> int:
+    """How many of get_num_threads() threads an op may use now: the cores not taken by other
+    processes' running threads (rule 4), at least 1. Sampled at most every _IDLE_SAMPLE_S seconds
+    and smoothed, so that one reading does not flip the count, and cheap between samples."""
+    n = get_num_threads()
+    if not ADAPTIVE or n == 1:
+        return n
+    now = time.monotonic()
+    if now - _idle["at"] >= _IDLE_SAMPLE_S:
+        _idle["at"] = now
+        counts = _running_threads()
+        if counts is not None:
+            others = max(0, counts[0] - counts[1])
+            _idle["others"] = 0.5 * _idle["others"] + 0.5 * others
+    return max(1, min(n, usable_cores() - int(_idle["others"] + 0.5)))
+
+
 def blas_threads(flop: int) -> int:
-    """The BLAS threads for a product of `flop` multiply-adds, by rule 1."""
-    return get_num_threads() if flop >= BLAS_PARALLEL_MIN_FLOP else 1
+    """The BLAS threads for a product of `flop` multiply-adds, by rules 1 and 4."""
+    return free_threads() if flop >= BLAS_PARALLEL_MIN_FLOP else 1
 
 
 def prepare_blas(flop: int) -> None:
@@ -129,8 +172,8 @@ def prepare_blas(flop: int) -> None:
 
 
 def kernel_threads(elements: int) -> int:
-    """The Numba threads for a kernel touching `elements` elements, by rule 1."""
-    return get_num_threads() if elements >= KERNEL_PARALLEL_MIN_ELEMENTS else 1
+    """The Numba threads for a kernel touching `elements` elements, by rules 1 and 4."""
+    return free_threads() if elements >= KERNEL_PARALLEL_MIN_ELEMENTS else 1
 
 
 def prepare_numba() -> None:

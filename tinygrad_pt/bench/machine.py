@@ -38,7 +38,8 @@ def machine_info() -> dict:
     info["tg.get_num_threads()"] = threads.get_num_threads()
     info["thread policy"] = (f"one thread below {threads.BLAS_PARALLEL_MIN_FLOP:,} multiply-adds "
                              f"per product / {threads.KERNEL_PARALLEL_MIN_ELEMENTS:,} elements "
-                             "per kernel (tinygrad_pt/threads.py)")
+                             "per kernel; above, the cores other processes leave free"
+                             f"{'' if threads.ADAPTIVE else ' (off)'} (tinygrad_pt/threads.py)")
     try:
         import numba  # noqa: PLC0415 (optional for a benchmark that needs none)
         info["numba"] = numba.__version__
