@@ -378,8 +378,34 @@ def run_backward(roots, grads, retain_graph: bool = False, create_graph: bool = 
     if _profiling:  # once per backward() call: the profiler times the whole sweep
         def sweep(roots, grads, retain_graph):
             return _run_backward(roots, grads, retain_graph, create_graph, inputs, accumulate)
-        return _profiler.time_backward(sweep, roots, grads, retain_graph)
-    return _run_backward(roots, grads, retain_graph, create_graph, inputs, accumulate)
+        result = _profiler.time_backward(sweep, roots, grads, retain_graph)
+    else:
+        result = _run_backward(roots, grads, retain_graph, create_graph, inputs, accumulate)
+    if accumulate and _after_backward:
+        for callback in tuple(_after_backward):
+            callback()
+    return result
+
+
+# Called, in order, when a backward that accumulates into .grad returns (Tensor.backward, not
+# tg.autograd.grad): how distributed.DataParallel averages its gradients "when backward returns".
+_after_backward: list = []
+
+
+class _Removable:
+    def __init__(self, registry, item):
+        self.registry, self.item = registry, item
+
+    def remove(self):
+        if self.item in self.registry:
+            self.registry.remove(self.item)
+
+
+def register_after_backward(callback):
+    """Call `callback()` each time a backward that fills ``.grad`` returns; the handle's
+    ``remove()`` undoes it."""
+    _after_backward.append(callback)
+    return _Removable(_after_backward, callback)
 
 
 def _run_backward(roots, root_grads, retain_graph, create_graph=False, inputs=None,

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import sys
 import traceback
+import weakref
 import zlib
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, register_after_backward
 from ..backend import array_module
 from ..tensor import Tensor
 from .comm import Communicator, MPIComm, NCCLComm, Single, launched_by_mpiexec
@@ -334,13 +335,17 @@ def sync_gradients(optimizer) -> None:
 
 class DataParallel:
     """`module` replicated over the ranks: rank 0's weights are broadcast at construction (after
-    checking every rank built the same model), calls go to the module, and
-    ``sync_gradients()`` after backward averages the gradients across ranks.
+    checking every rank built the same model), calls go to the module, and the gradients are
+    averaged across ranks when a backward returns after a forward through the model (as the
+    design's API says; an autograd after-backward callback):
 
         model = DataParallel(model, bucket_mb=25, wire_dtype=np.float16)
-        loss = model(x).mean(); loss.backward(); model.sync_gradients(); opt.step()
+        loss = model(x).mean(); loss.backward(); opt.step()   # .grad is the ranks' average
 
-    or ``model.attach(opt)``: the optimizer's step() then averages first by itself.
+    Averaging is idempotent on gradients that are equal on every rank, so an explicit
+    ``sync_gradients()`` after it, or ``model.attach(opt)`` (the optimizer's step() averages
+    first), changes nothing but the traffic; gradient accumulation over several backwards stays
+    exact (each backward averages what it added).
     ``state_dict``/``load_state_dict``/``parameters`` are the module's own (no prefix), so a
     checkpoint of a DataParallel model loads into a plain one."""
 
@@ -348,8 +353,13 @@ class DataParallel:
         self.module = module
         broadcast_state([module])
         self.averager = GradientAverager(module.parameters(), bucket_mb, wire_dtype)
+        self._pending = False  # a forward ran since the last average
+        if world_size() > 1:  # one process: nothing to average, no callback at all
+            ref = weakref.ref(self)
+            self._after_backward = register_after_backward(lambda: _average_if_pending(ref))
 
     def __call__(self, *args, **kwargs):
+        self._pending = True
         return self.module(*args, **kwargs)
 
     def __getattr__(self, name):  # parameters, state_dict, train, eval, ... of the module
@@ -367,3 +377,13 @@ class DataParallel:
 
     def __repr__(self):
         return f"DataParallel({self.module!r}, world_size={world_size()})"
+
+
+def _average_if_pending(ref) -> None:
+    """The after-backward callback of a DataParallel (held weakly: a dropped model unhooks)."""
+    model = ref()
+    if model is None:
+        return
+    if model._pending:
+        model._pending = False
+        model.averager.sync()

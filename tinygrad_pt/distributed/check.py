@@ -54,12 +54,16 @@ def api() -> None:
     F.mse_loss(ref(tensor(x)), tensor(y)).backward()
     want = [p.grad.numpy() for p in ref.parameters()]
     # float32 in one bucket, in buckets of 32 numbers (the packing across bucket ends), float16
-    for wire, tol, bucket_mb in ((np.float32, 1e-6, 25), (np.float32, 1e-6, 128 / 2**20),
-                                 (np.float16, 2e-3, 25)):
+    # The first config relies on the average made when backward returns; the others also call
+    # sync_gradients() after it, which must change nothing (averaging equal values is a no-op).
+    for k, (wire, tol, bucket_mb) in enumerate(((np.float32, 1e-6, 25),
+                                                (np.float32, 1e-6, 128 / 2**20),
+                                                (np.float16, 2e-3, 25))):
         dp = DataParallel(model_for(0 if r == 0 else 7), bucket_mb=bucket_mb, wire_dtype=wire)
         lo, hi = shard_bounds(len(x), r, n)
         F.mse_loss(dp(tensor(x[lo:hi])), tensor(y[lo:hi])).backward()
-        dp.sync_gradients()
+        if k > 0:
+            dp.sync_gradients()
         got = [p.grad.numpy() for p in dp.parameters()]
         worst = rel_diff(want, got)
         assert worst < tol, f"{np.dtype(wire).name} on the wire: rel_diff {worst:.2e} >= {tol}"
