@@ -26,13 +26,11 @@ for bit those of the reference run in float32 (which rounds every intermediate t
 from __future__ import annotations
 
 import math
-import warnings
 
 from numba import cuda, float64
 
-from tinygrad_pt.kernels import reference
-
-from ._common import THREADS, as_flat, check_float, check_same_shape, flat_blocks
+from ._checks import adamw_done_without_kernel
+from ._common import THREADS, as_flat, flat_blocks
 
 # --------------------------------------------------------------------------------------------------
 # Kernel: p, g, m, v C-contiguous 1-D arrays of one dtype; the scalars are Python floats.
@@ -62,18 +60,9 @@ def adamw_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay):
         v = beta2 * v + (1 - beta2) * g^2
         p -= lr * (m / (1 - beta1^step)) / (sqrt(v) / sqrt(1 - beta2^step) + eps)
     """
-    check_float("adamw_update", p=p, g=g, m=m, v=v)
-    for name, a in (("g", g), ("m", m), ("v", v)):
-        check_same_shape("adamw_update", name, a, "p", p)
-    if step < 1:  # 1 - beta^0 = 0: the bias correction would divide by zero
-        raise ValueError(f"adamw_update: step is {step}; expected a count from 1")
-    if p.size == 0:
+    if adamw_done_without_kernel(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay,
+                                 "CUDA kernel"):
         return None
-    if not all(a.flags.c_contiguous for a in (p, m, v)):
-        warnings.warn("adamw_update: p, m or v is not C-contiguous, so the CUDA kernel cannot "
-                      "update it in place through a flat view; this call ran the reference "
-                      "(kernels/reference.py)", RuntimeWarning, stacklevel=2)
-        return reference.adamw_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay)
     bias1 = 1.0 - beta1 ** step
     bias2 = 1.0 - beta2 ** step
     # reshape(-1) of a C-contiguous array is a view: the kernel writes into p, m, v themselves

@@ -36,6 +36,7 @@ from numba import cuda, float64
 from tinygrad_pt.backend import array_module
 from tinygrad_pt.kernels import reference
 
+from ._checks import check_targets
 from ._common import THREADS, as_rows, block_sum, check_float, row_shift
 
 # --------------------------------------------------------------------------------------------------
@@ -103,10 +104,9 @@ def _cross_entropy_bwd_rows(dlosses, probs, target, ignore_index, eps, weight, d
 
 
 def _check(name, n, c, target, ignore_index):
-    if target.shape != (n,):
-        raise ValueError(f"{name}: target has shape {target.shape}; expected ({n},)")
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"{name}: target has dtype {target.dtype}; expected an integer dtype")
+    # The range check too (a host sync): these kernels index by the target unguarded. The CUDA C
+    # ones guard it (NaN) and leave the range to the op.
+    check_targets(name, n, target)
     bad = ((target < 0) | (target >= c)) & (target != ignore_index)
     if bool(bad.any()):  # one host sync on a GPU
         raise IndexError(f"{name}: targets must lie in [0, {c}) or equal ignore_index "

@@ -33,7 +33,8 @@ from numba import cuda, float64
 from tinygrad_pt.backend import array_module
 from tinygrad_pt.kernels import reference
 
-from ._common import THREADS, as_rows, block_sum, check_float, check_same_shape
+from ._checks import check_layer_norm_bwd, check_layer_norm_fwd
+from ._common import THREADS, as_rows, block_sum
 
 # --------------------------------------------------------------------------------------------------
 # Kernels. x, y, dy, dx: C-contiguous (N, C); weight, bias: (C,) (ones and zeros when the op has
@@ -104,14 +105,10 @@ def _layer_norm_dparams_cols(dy, x, mean, rstd, dweight, dbias):
 def layer_norm_fwd(x, weight, bias, eps):
     """y = (x - mean) * rstd * weight + bias over the last axis of x (..., C) -> (y, mean, rstd);
     mean and rstd = 1 / sqrt(var + eps) have shape x.shape[:-1]; weight and bias (C,) or None."""
-    check_float("layer_norm_fwd", x=x, weight=weight, bias=bias)
+    check_layer_norm_fwd(x, weight, bias)
     if x.ndim == 0 or x.size == 0:
         return reference.layer_norm_fwd(x, weight, bias, eps)
     c = x.shape[-1]
-    for key, p in (("weight", weight), ("bias", bias)):
-        if p is not None and p.shape != (c,):
-            raise ValueError(f"layer_norm_fwd: {key} has shape {p.shape}; expected ({c},) for "
-                             f"x of shape {x.shape}")
     xp = array_module(x)
     rows = as_rows(x)
     n = rows.shape[0]
@@ -130,14 +127,9 @@ def layer_norm_bwd(dy, x, weight, mean, rstd):
     dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * weight, xhat recomputed;
     dweight = sum over rows of dy * xhat, dbias = sum over rows of dy (the second kernel).
     """
-    check_float("layer_norm_bwd", dy=dy, x=x, weight=weight, mean=mean, rstd=rstd)
-    check_same_shape("layer_norm_bwd", "dy", dy, "x", x)
+    check_layer_norm_bwd(dy, x, weight, mean, rstd)
     if x.ndim == 0 or x.size == 0:
         return reference.layer_norm_bwd(dy, x, weight, mean, rstd)
-    for key, s in (("mean", mean), ("rstd", rstd)):
-        if s.shape != x.shape[:-1]:
-            raise ValueError(f"layer_norm_bwd: {key} has shape {s.shape}; expected "
-                             f"{x.shape[:-1]} for x of shape {x.shape}")
     xp = array_module(x)
     rows, dy_rows = as_rows(x), as_rows(dy)
     n, c = rows.shape

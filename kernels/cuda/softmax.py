@@ -33,11 +33,8 @@ import math
 
 from numba import cuda, float64
 
-from tinygrad_pt.backend import array_module
-
-from tinygrad_pt.kernels import reference
-
-from ._common import THREADS, as_rows, block_sum, check_float, check_same_shape, row_shift
+from ._checks import softmax_rows_bwd, softmax_rows_fwd
+from ._common import THREADS, block_sum, row_shift
 
 # --------------------------------------------------------------------------------------------------
 # Kernels: x, y, dy, dx are C-contiguous (N, C) arrays of one dtype; log is a bool. Block i: row i.
@@ -89,31 +86,20 @@ def _softmax_bwd_rows(dy, y, dx, log):
 # Wrappers with the reference's signatures
 
 
-def _forward(x, axis, log):
-    name = "log_softmax_fwd" if log else "softmax_fwd"
-    check_float(name, x=x)
-    if x.ndim == 0 or x.size == 0:  # nothing to launch: the reference's answer
-        return getattr(reference, name)(x, axis)
-    xp = array_module(x)
-    moved = xp.moveaxis(x, axis, -1)  # AxisError for a bad axis, as the reference
-    rows = as_rows(moved)
-    y = xp.empty_like(rows)
+def _launch_fwd(rows, y, log):
     _softmax_rows[rows.shape[0], THREADS](rows, y, log)
-    return xp.moveaxis(y.reshape(moved.shape), -1, axis)
+
+
+def _launch_bwd(dy_rows, y_rows, dx, log):
+    _softmax_bwd_rows[y_rows.shape[0], THREADS](dy_rows, y_rows, dx, log)
+
+
+def _forward(x, axis, log):
+    return softmax_rows_fwd(x, axis, log, _launch_fwd)  # the checks and reshapes: _checks.py
 
 
 def _backward(dy, y, axis, log):
-    name = "log_softmax_bwd" if log else "softmax_bwd"
-    check_float(name, dy=dy, y=y)
-    check_same_shape(name, "dy", dy, "y", y)
-    if y.ndim == 0 or y.size == 0:
-        return getattr(reference, name)(dy, y, axis)
-    xp = array_module(y)
-    y_moved = xp.moveaxis(y, axis, -1)
-    y_rows, dy_rows = as_rows(y_moved), as_rows(xp.moveaxis(dy, axis, -1))
-    dx = xp.empty_like(y_rows)
-    _softmax_bwd_rows[y_rows.shape[0], THREADS](dy_rows, y_rows, dx, log)
-    return xp.moveaxis(dx.reshape(y_moved.shape), -1, axis)
+    return softmax_rows_bwd(dy, y, axis, log, _launch_bwd)
 
 
 def softmax_fwd(x, axis=-1):

@@ -27,7 +27,7 @@ import numpy as np
 from tinygrad_pt.backend import array_module
 from tinygrad_pt.kernels import reference
 
-from .._checks import as_rows, check_float
+from .._checks import as_rows, check_float, check_targets
 from ._common import HEADER, ctype, expressions, get_kernel, row_threads, vector_width
 
 SOURCE = HEADER + r"""
@@ -116,21 +116,13 @@ def _kernel(template, dtype, v):
     return get_kernel(__name__, SOURCE, NAME_EXPRESSIONS, f"{template}<{ctype(dtype)}, {v}>")
 
 
-def _shapes(name, n_c, target):
-    n, _ = n_c
-    if target.shape != (n,):
-        raise ValueError(f"{name}: target has shape {target.shape}; expected ({n},)")
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"{name}: target has dtype {target.dtype}; expected an integer dtype")
-
-
 def cross_entropy_fwd(logits, target, ignore_index=-100, label_smoothing=0.0, weight=None):
     """Per-row cross-entropy of logits (N, C) against integer targets (N,)
     -> (losses (N,), probs (N, C))."""
     check_float("cross_entropy_fwd", logits=logits, weight=weight)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy_fwd: logits has shape {logits.shape}; expected (N, C)")
-    _shapes("cross_entropy_fwd", logits.shape, target)
+    check_targets("cross_entropy_fwd", logits.shape[0], target)
     if logits.size == 0:
         return reference.cross_entropy_fwd(logits, target, ignore_index, label_smoothing, weight)
     xp = array_module(logits)
@@ -158,7 +150,7 @@ def cross_entropy_bwd(dlosses, probs, target, ignore_index=-100, label_smoothing
     n, c = probs.shape
     if dlosses.shape != (n,):
         raise ValueError(f"cross_entropy_bwd: dlosses has shape {dlosses.shape}; expected ({n},)")
-    _shapes("cross_entropy_bwd", probs.shape, target)
+    check_targets("cross_entropy_bwd", n, target)
     if probs.size == 0:
         return reference.cross_entropy_bwd(dlosses, probs, target, ignore_index, label_smoothing,
                                            weight)

@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygrad_pt.backend import array_module
-from tinygrad_pt.kernels import reference
-
-from .._checks import as_rows, check_float, check_same_shape
+from .._checks import softmax_rows_bwd, softmax_rows_fwd
 from ._common import HEADER, ctype, expressions, get_kernel, row_threads, vector_width
 
 SOURCE = HEADER + r"""
@@ -93,31 +90,20 @@ def _launch(kernel, out, *inputs, log):
     fn((rows,), (row_threads(c // v),), (*inputs, out, np.int32(c), np.int32(log)))
 
 
-def _forward(x, axis, log):
-    name = "log_softmax_fwd" if log else "softmax_fwd"
-    check_float(name, x=x)
-    if x.ndim == 0 or x.size == 0:  # nothing to launch: the reference's answer
-        return getattr(reference, name)(x, axis)
-    xp = array_module(x)
-    moved = xp.moveaxis(x, axis, -1)  # AxisError for a bad axis, as the reference
-    rows = as_rows(moved)
-    y = xp.empty_like(rows)
+def _launch_fwd(rows, y, log):
     _launch("softmax_fwd", y, rows, log=log)
-    return xp.moveaxis(y.reshape(moved.shape), -1, axis)
+
+
+def _launch_bwd(dy_rows, y_rows, dx, log):
+    _launch("softmax_bwd", dx, dy_rows, y_rows, log=log)
+
+
+def _forward(x, axis, log):
+    return softmax_rows_fwd(x, axis, log, _launch_fwd)  # the checks and reshapes: _checks.py
 
 
 def _backward(dy, y, axis, log):
-    name = "log_softmax_bwd" if log else "softmax_bwd"
-    check_float(name, dy=dy, y=y)
-    check_same_shape(name, "dy", dy, "y", y)
-    if y.ndim == 0 or y.size == 0:
-        return getattr(reference, name)(dy, y, axis)
-    xp = array_module(y)
-    y_moved = xp.moveaxis(y, axis, -1)
-    y_rows, dy_rows = as_rows(y_moved), as_rows(xp.moveaxis(dy, axis, -1))
-    dx = xp.empty_like(y_rows)
-    _launch("softmax_bwd", dx, dy_rows, y_rows, log=log)
-    return xp.moveaxis(dx.reshape(y_moved.shape), -1, axis)
+    return softmax_rows_bwd(dy, y, axis, log, _launch_bwd)
 
 
 def softmax_fwd(x, axis=-1):
