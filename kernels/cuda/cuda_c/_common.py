@@ -147,6 +147,19 @@ template <typename T> __device__ __forceinline__ void shift_of(MaxSum<T> st, T& 
     shift = k_finite(st.m) ? st.m : T(0);
     s = st.m == shift ? st.s : st.s * k_exp(st.m - shift);
 }
+
+// One row's shift and sum of exp (shift_of) in one sweep over its `packs` packs of V values,
+// reduced over the block: the first pass of softmax and of cross-entropy.
+template <typename T, int V>
+__device__ __forceinline__ void row_shift_sum(const T* __restrict__ xr, int packs, T& shift, T& s) {
+    MaxSum<T> st{-k_inf<T>(), T(0)};
+    for (int k = threadIdx.x; k < packs; k += blockDim.x) {
+        const Pack<T, V> p = load_pack<T, V>(xr, k);
+        #pragma unroll
+        for (int q = 0; q < V; ++q) push(st, p.v[q]);
+    }
+    shift_of(block_max_sum(st), shift, s);
+}
 // ---- end of the shared header -----------------------------------------------------------------
 """
 

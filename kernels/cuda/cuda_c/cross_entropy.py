@@ -43,14 +43,8 @@ __global__ void cross_entropy_fwd(const T* __restrict__ logits,
     const T* xr = logits + row * c;
     T* pr = probs + row * c;
     const int packs = c / V;
-    MaxSum<T> st{-k_inf<T>(), T(0)};
-    for (int k = threadIdx.x; k < packs; k += blockDim.x) {
-        const Pack<T, V> p = load_pack<T, V>(xr, k);
-        #pragma unroll
-        for (int q = 0; q < V; ++q) push(st, p.v[q]);
-    }
     T shift, s;
-    shift_of(block_max_sum(st), shift, s);
+    row_shift_sum<T, V>(xr, packs, shift, s);
     const T lse = s > T(0) ? shift + k_log(s) : k_nan<T>();  // all -inf: no distribution
     T smooth = T(0);
     for (int k = threadIdx.x; k < packs; k += blockDim.x) {

@@ -33,14 +33,8 @@ __global__ void softmax_fwd(const T* __restrict__ x, T* __restrict__ y, int c, i
     const T* xr = x + base;
     T* yr = y + base;
     const int packs = c / V;
-    MaxSum<T> st{-k_inf<T>(), T(0)};
-    for (int k = threadIdx.x; k < packs; k += blockDim.x) {
-        const Pack<T, V> p = load_pack<T, V>(xr, k);
-        #pragma unroll
-        for (int q = 0; q < V; ++q) push(st, p.v[q]);
-    }
     T shift, s;
-    shift_of(block_max_sum(st), shift, s);
+    row_shift_sum<T, V>(xr, packs, shift, s);
     const T inv_s = T(1) / s, log_s = k_log(s);
     for (int k = threadIdx.x; k < packs; k += blockDim.x) {
         Pack<T, V> p = load_pack<T, V>(xr, k);
