@@ -1,7 +1,9 @@
 """How many threads the framework computes on, and which op gets them: ``tg.set_num_threads(n)``.
 
 Two thread pools do the CPU's work: NumPy's BLAS (OpenBLAS, with its own pthreads) for the
-matrix products, and Numba's OpenMP threads (GNU libgomp) for the hand-written kernels. They
+matrix products, and Numba's OpenMP threads (GNU libgomp) for the hand-written kernels. (Kernels
+that call BLAS from inside a parallel loop, attention at short T, call SciPy's BLAS on one thread
+per call: the count is set for every BLAS library loaded, SciPy's as NumPy's.) They
 cannot share threads, and each pool's idle threads wait for the next call by spinning for a
 while; so when both pools run wide, one pool's spinning threads hold the cores that the other
 pool's threads need, and a parallel call waits for the scheduler; the same happens when another
@@ -154,6 +156,13 @@ def free_threads() -> int:
 def blas_threads(flop: int) -> int:
     """The BLAS threads for a product of `flop` multiply-adds, by rules 1 and 4."""
     return free_threads() if flop >= BLAS_PARALLEL_MIN_FLOP else 1
+
+
+def blas_library_loaded() -> None:
+    """Say that a BLAS library was loaded after the framework last looked (SciPy's, which the
+    Numba kernels' ``np.dot`` calls): the next product finds every library again and sets each."""
+    _blas_state["controllers"] = None
+    _blas_state["threads"] = None
 
 
 def prepare_blas(flop: int) -> None:

@@ -7,14 +7,18 @@ arithmetic (Cody-Waite range reduction, a Taylor polynomial, and 2^k built from 
 LLVM vectorizes the loops that call it, and the fused softmax beats the reference (the times and
 the per-element costs of both exps are in benchmarks/results/kernels_cpu.md).
 
-Why eight accumulators. The kernels compile with ``fastmath=False``, so LLVM may not reorder a
-floating-point sum: a plain ``s += x[j]`` loop waits a full add latency per element, and no sum
-is vectorized. ``row_sum``, ``row_dot``, ``row_sq_dev`` and ``row_max`` keep eight partial
-results (lane j % 8) and combine them at the end: the order is fixed and visible (results are
-reproducible run to run) and the eight chains overlap. They stay scalar, at about twice the
-per-element cost of a loop LLVM may reassociate and vectorize (benchmarks/results/kernels_cpu.md,
-"What limits the Numba kernels"): the price of ``fastmath=False``. Sums accumulate in float64
-also for float32.
+Why the sums may reorder, and nothing else. The kernels compile with ``fastmath=False``, so
+LLVM keeps every floating-point operation as written: NaN and inf behave as IEEE says, and no
+a * b + c is contracted into an FMA. Under that rule a sum ``s += x[j]`` is one chain that waits
+a full add latency per element and is never vectorized. The sums below (``row_sum``, ``row_dot``,
+``row_sq_dev``) are compiled with ``fastmath={"reassoc"}`` alone: LLVM may then split the chain
+into vector lanes and add the lanes up at the end. That is the only freedom given (no nnan, ninf
+or contract), the accumulators stay float64 for float32 data, and the order is fixed by the
+compiled code, so a result is the same run to run and whatever the thread count. Against the
+eight scalar chains they replaced: 4-5x faster per row (a (2048, 128) float32 array: 0.016 ms
+against 0.075 for the sums; layer norm's forward went from 0.21 to 0.08 ms on one thread), and no less
+accurate (more partial sums, each shorter). ``row_max`` keeps eight scalar lanes: a vectorized
+max needs nnan, which would let a NaN pass unseen.
 
 Why small calls run on one thread (``launch``). Starting a parallel loop costs more than a small
 kernel's work on an idle machine. On a busy one it is far worse: Numba's threads wait for each
@@ -45,6 +49,8 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Options of the small helpers below (the kernels add parallel=True). error_model="numpy" makes
 # 1/0 give inf (as NumPy) instead of raising ZeroDivisionError, and lets divisions vectorize.
 HELPER = dict(fastmath=False, cache=True, error_model="numpy")
+# The sums: HELPER plus leave to reorder the additions, so that they vectorize (module docstring).
+REDUCE = dict(HELPER, fastmath={"reassoc"})
 
 # ----------------------------------------------------------------------------------------------------
 # Falling back to the reference, and saying so
@@ -175,7 +181,7 @@ def _vexp_overload(t):
 
 
 # ----------------------------------------------------------------------------------------------------
-# Row reductions with eight fixed lanes (see the module docstring)
+# Row reductions (see the module docstring: the sums vectorize, the max keeps eight lanes)
 
 
 @njit(**HELPER)
@@ -199,69 +205,31 @@ def row_max(a):
     return m
 
 
-@njit(**HELPER)
+@njit(**REDUCE)
 def row_sum(a):
     """sum of a 1-D array, accumulated in float64 (returns float64)."""
-    n = a.shape[0]
-    n8 = n - n % 8
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    for j in range(0, n8, 8):
-        s0 += a[j]
-        s1 += a[j + 1]
-        s2 += a[j + 2]
-        s3 += a[j + 3]
-        s4 += a[j + 4]
-        s5 += a[j + 5]
-        s6 += a[j + 6]
-        s7 += a[j + 7]
-    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    for j in range(n8, n):
+    s = 0.0
+    for j in range(a.shape[0]):
         s += a[j]
     return s
 
 
-@njit(**HELPER)
+@njit(**REDUCE)
 def row_sq_dev(a, mu):
     """sum of (a - mu)^2 over a 1-D array, in float64 (mu a float64): the variance's numerator,
     computed after the mean (two sweeps over a row that is in cache, no cancellation)."""
-    n = a.shape[0]
-    n8 = n - n % 8
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    for j in range(0, n8, 8):
-        d0, d1, d2, d3 = a[j] - mu, a[j + 1] - mu, a[j + 2] - mu, a[j + 3] - mu
-        d4, d5, d6, d7 = a[j + 4] - mu, a[j + 5] - mu, a[j + 6] - mu, a[j + 7] - mu
-        s0 += d0 * d0
-        s1 += d1 * d1
-        s2 += d2 * d2
-        s3 += d3 * d3
-        s4 += d4 * d4
-        s5 += d5 * d5
-        s6 += d6 * d6
-        s7 += d7 * d7
-    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    for j in range(n8, n):
+    s = 0.0
+    for j in range(a.shape[0]):
         d = a[j] - mu
         s += d * d
     return s
 
 
-@njit(**HELPER)
+@njit(**REDUCE)
 def row_dot(a, b):
     """sum of a * b over two 1-D arrays of one length, products and sum in float64."""
-    n = a.shape[0]
-    n8 = n - n % 8
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    for j in range(0, n8, 8):
-        s0 += np.float64(a[j]) * b[j]
-        s1 += np.float64(a[j + 1]) * b[j + 1]
-        s2 += np.float64(a[j + 2]) * b[j + 2]
-        s3 += np.float64(a[j + 3]) * b[j + 3]
-        s4 += np.float64(a[j + 4]) * b[j + 4]
-        s5 += np.float64(a[j + 5]) * b[j + 5]
-        s6 += np.float64(a[j + 6]) * b[j + 6]
-        s7 += np.float64(a[j + 7]) * b[j + 7]
-    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    for j in range(n8, n):
+    s = 0.0
+    for j in range(a.shape[0]):
         s += np.float64(a[j]) * b[j]
     return s
 

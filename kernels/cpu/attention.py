@@ -17,8 +17,9 @@ dtype; any other dtype (float16) is handed to the reference.
 Variants (llm.c's dev/cuda habit; ``variant=`` forces one, "auto" picks):
 
 0. blas  (kernels/cpu/attention_blas.py): at short sequences, up to ``BLAS_MAX_SCORES`` scores
-   per head, the scores and the products with P through BLAS and everything between them in one
-   fused Numba pass. It makes (BH, T_q, T_k) arrays, small at those T; the two below never do.
+   per head, one head per thread at a time: its products through BLAS and everything between
+   them in one fused pass, in a (T_q, T_k) scores buffer per thread that stays in cache. The two
+   below never make a T_q x T_k array.
 
 1. rows  (``_fwd_rows``, ``_bwd_rows``): one query row at a time against all its keys. The row of
    T_k scores is held in per-thread scratch, softmaxed in two passes (max, then exp and sum) and
@@ -414,7 +415,7 @@ def attention_fwd(q, k, v, causal, scale, *, variant="auto"):
     """out = softmax(scale * q k^T, causal mask) @ v -> (out (..., T_q, Dv), lse (..., T_q)).
 
     lse is the per-row log-sum-exp of the scaled, masked scores. Only the blas variant (short
-    sequences) makes T_q x T_k arrays. Inputs the kernels do not take (another dtype, no keys,
+    sequences) makes T_q x T_k arrays, one per thread. Inputs the kernels do not take (another dtype, no keys,
     shapes that do not agree) go to the reference, which computes or raises as it does; a kernel
     must never index past an array. variant: one of VARIANTS (see the module docstring).
     """

@@ -33,6 +33,25 @@ def scatter_add(target, index, values):
         np.add.at(target, index, values)
 
 
+def scatter_add_rows(target, rows, values):
+    """target[rows] += values in place for a 2-D target and integer `rows` of any shape (values:
+    rows.shape + (D,)): scatter_add for the embedding's case, by sorting instead of add.at.
+
+    np.add.at adds one row at a time through a generic indexed loop: 2.8 ms for the GPT's 2048
+    tokens x 128 wide (a step has two). Sorted (stably), the rows of one id lie next to each
+    other and one add.reduceat sums every run: 0.8 ms. reduceat sums a run pairwise, not row
+    after row as add.at does: the last bits differ, the error is no larger (measured against
+    float64: 7e-6 against add.at's 1.2e-5 on 2048 rows), and the result is deterministic."""
+    flat = rows.reshape(-1)
+    if is_cupy_array(target) or flat.size == 0:
+        scatter_add(target, rows, values)
+        return
+    order = np.argsort(flat, kind="stable")
+    ids = flat[order]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    target[ids[starts]] += np.add.reduceat(values.reshape(flat.size, -1)[order], starts, axis=0)
+
+
 def _array_on(op: str, value, x: Tensor):
     """An index-like value (Tensor, ndarray, list) as a raw array on x's device.
 
@@ -224,7 +243,7 @@ class Embedding(Function):
 
     def backward(self, grad):
         g = array_module(grad).zeros(self.weight_shape, dtype=grad.dtype)
-        scatter_add(g, self.indices, grad)
+        scatter_add_rows(g, self.indices, grad)
         return g, None
 
     def graph_backward(self, grad, output):
