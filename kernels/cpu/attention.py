@@ -415,9 +415,9 @@ def attention_fwd(q, k, v, causal, scale, *, variant="auto"):
     """out = softmax(scale * q k^T, causal mask) @ v -> (out (..., T_q, Dv), lse (..., T_q)).
 
     lse is the per-row log-sum-exp of the scaled, masked scores. Only the blas variant (short
-    sequences) makes T_q x T_k arrays, one per thread. Inputs the kernels do not take (another dtype, no keys,
-    shapes that do not agree) go to the reference, which computes or raises as it does; a kernel
-    must never index past an array. variant: one of VARIANTS (see the module docstring).
+    sequences) makes T_q x T_k arrays, one per thread. Inputs the kernels do not take (another
+    dtype, no keys, shapes that do not agree) go to the reference, which computes or raises as it
+    does; a kernel must never index past an array. variant: one of VARIANTS (see the module docstring).
     """
     dtype = _dtype_of(q, k, v)
     if dtype is None or not _shapes_agree(q, k, v) or k.shape[-2] == 0:
