@@ -86,11 +86,13 @@ BLOCK_K = 64  # keys per tile: one transposed key tile (D x BLOCK_K) and a score
 # (2 BLOCK_K + BLOCK_Q) x D elements, under ~12 MB, where the rows variant needs O(T_k).
 TILED_MAX_D = 16384
 # "auto" runs the blas variant (kernels/cpu/attention_blas.py) up to this many scores per head,
-# T_q x T_k: where benchmarks/attention_cpu.py measured it as fast as the tiled kernel or faster
-# (benchmarks/results/attention_cpu.md, with the machine): faster at T = 64, even at T = 128
-# (within 15% either way from run to run); from T = 256 the tiled kernel, which skips the causal
-# half, is 15-30% faster, and its memory stays O(T).
-BLAS_MAX_SCORES = 128 * 128
+# T_q x T_k: where benchmarks/attention_cpu.py measured it faster than the tiled kernel
+# (benchmarks/results/attention_cpu.md, with the machine). Since it runs one head per thread in
+# cache it is the faster at every T measured, 64 to 1024 (1.4-1.7x on two threads, 1.2-1.5x on
+# one), though the tiled kernel skips the causal half. The bound is memory: a (T_q, T_k) buffer
+# per thread (two in the backward), 4 MiB each in float32 at T = 1024; above it the tiled
+# kernel's O(T) memory wins.
+BLAS_MAX_SCORES = 1024 * 1024
 VARIANTS = ("auto", "blas", "tiled", "rows")
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
