@@ -8,7 +8,11 @@ overhead  (with steps) where the time of one GPT step goes: op forward and backw
           backward bookkeeping, optimizer, and the rest (Python dispatch and graph building)
 
 tinygrad_pt runs in this process, torch in a child process (bench/worker.py says why); both get
-the same thread count, stated in the report. Each number is the median of repeated calls after
+the same thread count, stated in the report. With --compare torch the steps are timed in
+``ROUNDS`` rounds, each tinygrad_pt's share of the repeats and then torch's, and the samples of
+all rounds are pooled: on a shared machine the speed drifts by tens of percent from one minute to
+the next (measured on the 2-core VM), and timing one framework a minute after the other put that
+drift into the ratio; interleaved, both frameworks see the same minutes. Each number is the median of repeated calls after
 warm-up, with the quartiles beside it; on a GPU every call is timed with CUDA events after a
 synchronisation. The tables and the plot are drawn by bench/tables.py.
 """
@@ -30,6 +34,7 @@ __all__ = ["run_bench", "SUITES"]
 
 SUITES = ("ops", "steps", "all")
 COMPARE = ("torch",)
+ROUNDS = 3  # interleaved rounds of the step comparison (module docstring)
 
 
 class BenchError(Exception):
@@ -159,6 +164,37 @@ def _gpt_overhead(recipe, step, clock, device, steps) -> dict:
 # ----------------------------------------------------------------------------------------------------
 # torch side (a child process)
 
+def _pooled(old: dict | None, new: dict) -> dict:
+    """One summary of two rounds' samples (`old` None: the first round)."""
+    return new if old is None else summarize(old["times"] + new["times"])
+
+
+def _pool(into: dict, got: dict) -> None:
+    """Add one round of tinygrad_pt's step rows ({family: {impl: summary, "size": ...}}) into
+    `into`: each implementation's samples pooled, the other entries (sizes) kept."""
+    for name, row in got.items():
+        target = into.setdefault(name, {})
+        for key, value in row.items():
+            timed = isinstance(value, dict) and "times" in value
+            target[key] = _pooled(target.get(key), value) if timed else value
+
+
+def _add_torch(results, suite, device, names, threads, repeat, budget_s, info, notes, log):
+    """Run the torch worker for `suite` and pool its rows into results["torch_<suite>"]; a
+    worker that cannot run leaves a note instead. True when it ran."""
+    log(f"torch {suite} on {device} (a separate process)")
+    got = torch_results(suite, device, names, threads, repeat, budget_s)
+    if "_error" in got:
+        notes.append(got["_error"])
+        log(f"  {got['_error']}")
+        return False
+    meta = got.pop("_torch")
+    info["torch"] = f"{meta['version']} ({meta['threads']} intra-op threads)"
+    rows = results[f"torch_{suite}"]
+    for name, value in got.items():
+        rows[name] = _pooled(rows.get(name), summarize(value["times"]))
+    return True
+
 def torch_results(suite, device, names, threads, repeat, budget_s) -> dict:
     """Run bench/worker.py for the torch rows; {} with a reason in "_error" if it cannot."""
     from .torch_steps import torch_available
@@ -201,25 +237,23 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
     if what in ("ops", "all"):
         log(f"tinygrad_pt ops on {device}")
         results["ops"] = bench_ops(device, op_names, repeat, budget_s, log)
+    if what in ("ops", "all") and "torch" in compare:
+        _add_torch(results, "ops", device, op_names, threads, repeat, budget_s, info, notes, log)
     if what in ("steps", "all"):
-        log(f"tinygrad_pt training steps on {device}")
-        results["steps"] = bench_steps(device, step_names, repeat, budget_s, log)
+        rounds = ROUNDS if "torch" in compare else 1
+        share = max(3, -(-repeat // rounds))
+        with_torch = "torch" in compare
+        for r in range(rounds):
+            log(f"tinygrad_pt training steps on {device}" + (f", round {r + 1} of {rounds}"
+                                                             if rounds > 1 else ""))
+            _pool(results["steps"], bench_steps(device, step_names, share, budget_s / rounds,
+                                                log))
+            if with_torch:  # once the worker cannot run, it is not asked again
+                with_torch = _add_torch(results, "steps", device, step_names, threads, share,
+                                        budget_s / rounds, info, notes, log)
         if "gpt" in step_names:
             log("  overhead breakdown: one GPT step under tg.profile()")
             results["overhead"] = gpt_overhead(device)
-    if "torch" in compare:
-        for suite, names in (("ops", op_names), ("steps", step_names)):
-            if not results[suite]:
-                continue
-            log(f"torch {suite} on {device} (a separate process)")
-            got = torch_results(suite, device, names, threads, repeat, budget_s)
-            if "_error" in got:
-                notes.append(got["_error"])
-                log(f"  {got['_error']}")
-                continue
-            meta = got.pop("_torch")
-            info["torch"] = f"{meta['version']} ({meta['threads']} intra-op threads)"
-            results[f"torch_{suite}"] = {k: summarize(v["times"]) for k, v in got.items()}
 
     sections, csv_rows = [], []
     if results["ops"]:
@@ -238,7 +272,10 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
     how = ("Median of repeated calls after warm-up (IQR: the middle half of the runs). "
            "tinygrad_pt runs in the bench process, torch in a child process with the same "
            "thread count (two frameworks' idle thread pools in one process slow each other "
-           "several-fold). Ratios are tinygrad_pt / other: below 1 is faster. 'reference' is "
+           "several-fold). With torch compared, the steps run in "
+           f"{ROUNDS} interleaved rounds (tinygrad_pt, then torch, each round a third of the "
+           "repeats; the samples pooled), so that both see the same minutes of a machine whose "
+           "speed drifts. Ratios are tinygrad_pt / other: below 1 is faster. 'reference' is "
            "tinygrad_pt with set_kernels('reference'), the plain NumPy/CuPy kernels.")
     if device == "cuda":
         how += " GPU calls are timed with CUDA events after a device synchronisation."
