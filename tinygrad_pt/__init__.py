@@ -4,7 +4,11 @@
     x = tg.tensor(np_array, requires_grad=True)
     loss = (x @ w + b).relu().sum(); loss.backward()
 """
-from . import ops  # installs Tensor's operator methods (see tensor.py)
+from .memory import keep_freed_memory as _keep_freed_memory
+
+_keep_freed_memory()  # glibc keeps freed arrays' pages for the next step (see memory.py)
+
+from . import ops  # noqa: E402  (installs Tensor's operator methods, see tensor.py)
 from . import nn, optim, testing  # noqa: F401  (tg.nn, tg.optim, tg.testing.gradcheck)
 from . import distributed  # noqa: F401  (tg.distributed.init(), DataParallel; see distributed/)
 from .autograd import (AnomalyError, Function, detect_anomaly, enable_grad, is_grad_enabled,

@@ -40,6 +40,10 @@ def machine_info() -> dict:
                              f"per product / {threads.KERNEL_PARALLEL_MIN_ELEMENTS:,} elements "
                              "per kernel; above, the cores other processes leave free"
                              f"{'' if threads.ADAPTIVE else ' (off)'} (tinygrad_pt/threads.py)")
+    from ..memory import keeps_freed_memory
+    info["freed memory"] = ("kept for reuse (glibc mmap/trim thresholds 32/256 MiB, "
+                            "tinygrad_pt/memory.py)" if keeps_freed_memory()
+                            else "returned to the OS (malloc's defaults)")
     try:
         import numba  # noqa: PLC0415 (optional for a benchmark that needs none)
         info["numba"] = numba.__version__
