@@ -86,13 +86,14 @@ BLOCK_K = 64  # keys per tile: one transposed key tile (D x BLOCK_K) and a score
 # (2 BLOCK_K + BLOCK_Q) x D elements, under ~12 MB, where the rows variant needs O(T_k).
 TILED_MAX_D = 16384
 # "auto" runs the blas variant (kernels/cpu/attention_blas.py) up to this many scores per head,
-# T_q x T_k: where benchmarks/attention_cpu.py measured it faster than the tiled kernel
-# (benchmarks/results/attention_cpu.md, with the machine). Since it runs one head per thread in
-# cache it is the faster at every T measured, 64 to 1024 (1.4-1.7x on two threads, 1.2-1.5x on
-# one), though the tiled kernel skips the causal half. The bound is memory: a (T_q, T_k) buffer
-# per thread (two in the backward), 4 MiB each in float32 at T = 1024; above it the tiled
-# kernel's O(T) memory wins.
-BLAS_MAX_SCORES = 1024 * 1024
+# T_q x T_k: where it was measured faster than the tiled kernel (benchmarks/attention_cpu.py,
+# benchmarks/results/attention_cpu.md, with the machine). Running one head per thread, in blocks
+# of queries that skip what lies above the causal diagonal, it was the faster at every T
+# measured, 64 to 2048 (at 1024 and 2048 with D = 64, one thread: 1.8x and 2.0x causal, 2.1x and
+# 2.6x without the mask). The bound is memory: a thread's buffers hold one block of queries'
+# scores, (T_q / 8) x T_k, 2 MiB each in float32 at T = 2048; above it the tiled kernel's O(T)
+# memory wins.
+BLAS_MAX_SCORES = 2048 * 2048
 VARIANTS = ("auto", "blas", "tiled", "rows")
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
