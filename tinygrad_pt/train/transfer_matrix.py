@@ -25,7 +25,7 @@ the seed; mean and standard deviation over seeds, and paired differences with a 
             the few-label classifier itself (its confident predictions only): no label beyond
             the few is used. Runs without a generator skip it.
   snippets  GPT runs only (train/gpt_transfer.py): which standard-library package a snippet of
-            block_size bytes comes from, the pre-trained GPT fine-tuned against the same GPT
+            block_size bytes (or `snippet_bytes`) comes from, the pre-trained GPT fine-tuned against the same GPT
             from scratch at several label counts, and text sampled before and after.
 
 Every classifier trains through train/transfer.py's helpers (fine_tune, LinearProbe) or
@@ -367,7 +367,8 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
                  seeds: int = 3, seed: int = 0, labels_per_class=(1, 5, 10),
                  target_classes: str = "5-9", domains=("faded", "thick", "inverted"), steps: int = 300,
                  probe_steps: int = 500, augment_labels=(5, 10), n_generated: int = 1000,
-                 gpt_labels=(4, 16, 64), gpt_steps: int = 150, out_dir=None,
+                 gpt_labels=(4, 16, 64), gpt_steps: int = 150, snippet_bytes: int | None = None,
+                 out_dir=None,
                  progress: bool = True, pretrained_on: str | None = None,
                  mnist_idx=None) -> dict:
     """Run the transfer matrix for the run in `from_dir`; returns {"recipe", "step", "seeds",
@@ -376,7 +377,8 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
     `mnist_idx` = (images path, labels path): MNIST-layout IDX files, downsampled to 8x8 and
     added to the shift task as the target domain "mnist-8x8" (data/shift.py load_mnist_8x8).
     `pretrained_on`, when given, says what the encoder saw in pre-training, for the label-set
-    table's note (by default it is read from the run: a supervised run's classes, or all)."""
+    table's note (by default it is read from the run: a supervised run's classes, or all).
+    `snippet_bytes`: the GPT task's snippet length (default the run's block_size)."""
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
         raise UserError(f"transfer: unknown task(s) {unknown or list(tasks)}; known: "
@@ -440,7 +442,7 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
         elif t == "snippets":
             from .gpt_transfer import task_snippets
             sections[t] = task_snippets(recipe, info, seed_list, labels_per_class=gpt_labels,
-                                        steps=gpt_steps, log=log)
+                                        steps=gpt_steps, snippet_bytes=snippet_bytes, log=log)
         else:
             sec = task_augment(recipe, info, seed_list, augment_labels, steps, probe_steps,
                                n_generated, log)
