@@ -2,12 +2,15 @@
 
     python benchmarks/transfer_matrix.py --runs /tmp/tr_runs           # runs/<family> trained
     python benchmarks/transfer_matrix.py --runs /tmp/tr_runs --train    # train missing ones first
+    python benchmarks/transfer_matrix.py --gpt runs/gpt --snippet-bytes 128  # the GPT's task
 
 For each family's run it calls ``run_transfer`` (the `tinygrad-pt transfer` command) on the tasks
 that fit it, then writes one table per task across families into benchmarks/results/:
 transfer_labelset.md, transfer_shift.md, transfer_augment.md (machine, seeds, mean and spread,
 paired differences and their verdicts), the raw per-seed values (transfer_matrix.json) and each
-run's plot (transfer_<family>.png).
+run's plot (transfer_<family>.png). With ``--gpt RUN`` it runs the snippet task on that trained GPT
+run instead and writes transfer_gpt.md (.json, .png): the pre-training and the command in the
+header, the run's own section (format_section) below.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import time
 
 from common import machine_info, markdown_table, write_results, write_text
 
-from tinygrad_pt.train.transfer_matrix import PM, mean_std, run_transfer, verdict
+from tinygrad_pt.train.transfer_matrix import (PM, format_section, mean_std, on_classes,
+                                               run_transfer, verdict)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The families, the steps each is trained for here (reduced from the recipes' defaults, to fit a
@@ -41,28 +45,57 @@ RESTRICTED = {"simclr_0-4": ("simclr", (0, 1, 2, 3, 4))}
 
 
 def train_on_classes(family: str, classes, run_dir: str, steps: int) -> None:
-    """Train `family` on the train images of `classes` only (labels unused by the family):
-    the recipe's data loading is narrowed in this process; the checkpoint is an ordinary run
-    of the family, which load_run rebuilds (its data is not part of the checkpoint)."""
-    import numpy as np
-
+    """Train `family` on the train images of `classes` only (transfer_matrix.on_classes)."""
     from tinygrad_pt.train.loop import train
-    from tinygrad_pt.train.recipes import get_recipe
-
-    base = get_recipe(family)
-
-    class OnClasses(base):
-        def load_data(self):
-            super().load_data()
-            keep = np.isin(self.y_train, classes)
-            self.x_train, self.y_train = self.x_train[keep], self.y_train[keep]
-
-    train(OnClasses({"steps": steps}, seed=0), run_dir, progress=False)
+    train(on_classes(family, classes, {"steps": steps}), run_dir, progress=False)
 
 
 def cell(values, count: bool = False) -> str:
     m, s = mean_std(values)
     return f"{m:.0f} {PM} {s:.0f}" if count else f"{m:.3f} {PM} {s:.3f}"
+
+
+def keep_verdict(path) -> str:
+    """The hand-written '## Verdict' that ends a results file, to carry over a rewrite."""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+        if "\n## Verdict" in old:
+            return old[old.index("\n## Verdict"):]
+    return ""
+
+
+def gpt_snippets(run_dir, out: str, seeds: int, labels, snippet_bytes) -> int:
+    """The snippet task on a trained GPT run, into out/transfer_gpt.md (.json, .png)."""
+    info = machine_info()
+    with open(os.path.join(run_dir, "config.json")) as f:
+        c = json.load(f)["config"]
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    last = [r for r in rows if r.get("split") == "eval"][-1]
+    info["run"] = (f"tinygrad-pt train gpt ({c['n_layer']} layers x {c['n_embd']} wide, block "
+                   f"{c['block_size']}, {last['step']} steps; val {last['val_bits_per_byte']:.2f} "
+                   f"bits/byte vs unigram {last['unigram_bits_per_byte']:.2f}; "
+                   f"{rows[-1]['time']:.0f} s)")
+    start = time.perf_counter()
+    out_dir = os.path.join(run_dir, "transfer")
+    results = run_transfer(run_dir, tasks=("snippets",), seeds=seeds, gpt_labels=tuple(labels),
+                           snippet_bytes=snippet_bytes, out_dir=out_dir)
+    info["command"] = (f"tinygrad-pt transfer --from RUN --task snippets --seeds {seeds} "
+                       f"--gpt-labels {' '.join(map(str, labels))}"
+                       + (f" --snippet-bytes {snippet_bytes}" if snippet_bytes else "")
+                       + f" (seeds 0..{seeds - 1}; {time.perf_counter() - start:.0f} s)")
+    sec = results["tasks"]["snippets"]
+    path = os.path.join(out, "transfer_gpt.md")
+    verdicts = keep_verdict(path)
+    text = write_results(None, "Transfer matrix: GPT fine-tuning on standard-library snippets",
+                         info, [(sec["title"], format_section(sec))])
+    write_text(path, text.rstrip() + "\n" + verdicts)
+    with open(os.path.join(out, "transfer_gpt.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    shutil.copy(os.path.join(out_dir, "transfer.png"), os.path.join(out, "transfer_gpt.png"))
+    print(text)
+    return 0
 
 
 def main(argv=None) -> int:
@@ -75,7 +108,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--tables-only", action="store_true",
                     help="run nothing: rewrite the tables from transfer_matrix.json")
+    ap.add_argument("--gpt", metavar="RUN", help="a trained GPT run: measure its snippet task "
+                    "into transfer_gpt.md (and nothing else)")
+    ap.add_argument("--gpt-labels", type=int, nargs="+", default=[8, 32, 128], metavar="K")
+    ap.add_argument("--snippet-bytes", type=int, default=None, metavar="N")
     args = ap.parse_args(argv)
+    if args.gpt:
+        return gpt_snippets(args.gpt, args.out, args.seeds, args.gpt_labels, args.snippet_bytes)
     if args.runs is None and not args.tables_only:
         ap.error("--runs DIR is needed to measure (or pass --tables-only)")
 
@@ -145,12 +184,7 @@ def main(argv=None) -> int:
                      markdown_table(["run", "setting", "difference", "mean " + PM + " std",
                                      "verdict"], diff_rows))]
         path = os.path.join(args.out, f"transfer_{task}.md")
-        verdicts = ""  # the hand-written verdict that ends a table's file is kept
-        if os.path.exists(path):
-            with open(path) as f:
-                old = f.read()
-            if "\n## Verdict" in old:
-                verdicts = old[old.index("\n## Verdict"):]
+        verdicts = keep_verdict(path)
         text = write_results(None, f"Transfer matrix: {first['title']}", info, sections)
         write_text(path, text.rstrip() + "\n" + verdicts)
         print(text)

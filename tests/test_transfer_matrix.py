@@ -224,7 +224,7 @@ def test_snippets_come_from_each_class_bytes_and_packages_split_by_file(tmp_path
         assert not set(train_files) & set(val_files)
 
 
-def test_transfer_on_a_gpt_run_fine_tunes_snippets_and_refuses_image_tasks(tmp_path):
+def test_transfer_on_a_gpt_run_fine_tunes_snippets_and_refuses_image_tasks(tmp_path, capsys):
     from tinygrad_pt.train.transfer_matrix import run_transfer
     from tinygrad_pt.errors import UserError
     recipe = make_recipe("gpt", {"steps": 1, "eval_every": 0, "log_every": 0, "n_layer": 1,
@@ -234,12 +234,18 @@ def test_transfer_on_a_gpt_run_fine_tunes_snippets_and_refuses_image_tasks(tmp_p
     with pytest.raises(UserError, match="takes only the 'snippets' task"):
         run_transfer(tmp_path / "gpt", tasks=("labelset",), progress=False)
     out = run_transfer(tmp_path / "gpt", tasks=("snippets",), seeds=1, gpt_labels=(2,),
-                       gpt_steps=2, progress=False)
+                       gpt_steps=2, snippet_bytes=8, progress=False)
     sec = out["tasks"]["snippets"]
+    assert sec["title"].endswith("which package a 8-byte snippet comes from")
     assert set(sec["rows"]["2 / class"]) == set(sec["columns"])
     assert sec["samples"]["pre-trained"].startswith("def ")
     text = (tmp_path / "gpt" / "transfer.md").read_text()
     assert "fine-tuned:" in text and (tmp_path / "gpt" / "transfer.png").exists()
+    for bad in ("17", "0"):  # past the GPT's positions, or empty
+        with pytest.raises(SystemExit):
+            main(["transfer", "--from", str(tmp_path / "gpt"), "--snippet-bytes", bad])
+        assert "snippet_bytes must be an int from 1 to the run's block_size (16), got " + bad \
+            in capsys.readouterr().err
 
 
 def test_transfer_command_writes_tables_and_a_plot_for_an_image_run(tmp_path, capsys):

@@ -231,6 +231,7 @@ def _transfer(args) -> int:
                  seed=args.seed, labels_per_class=tuple(args.labels),
                  target_classes=args.target_classes, domains=tuple(args.domains),
                  steps=args.steps, gpt_labels=tuple(args.gpt_labels),
+                 snippet_bytes=args.snippet_bytes,
                  mnist_idx=args.mnist, out_dir=args.out)  # prints the tables, writes DIR/transfer.md, .json, .png
     return 0
 
@@ -330,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="labels per class of the label-set task (default 1 5 10)")
     tf.add_argument("--gpt-labels", type=int, nargs="+", default=[4, 16, 64], metavar="K",
                     help="labelled snippets per class of a GPT run's task (default 4 16 64)")
+    tf.add_argument("--snippet-bytes", type=int, default=None, metavar="N",
+                    help="bytes per snippet of a GPT run's task, 1 to the run's block_size "
+                    "(default: its block_size)")
     tf.add_argument("--target-classes", default="5-9",
                     help="the label-set task's classes (default 5-9)")
     tf.add_argument("--domains", nargs="+", default=["faded", "thick", "inverted"],

@@ -8,7 +8,8 @@ the GPT recipe's): labelled snippets come from files of its train split, test sn
 of its validation split, so no test snippet's file was ever seen in pre-training. The classes are
 the packages with the most bytes in the validation split that also hold train files (5 by
 default); a snippet is block_size bytes (the run's) at a random offset of a random byte of the
-package's files, drawn from a NumPy generator of the seed.
+package's files, drawn from a NumPy generator of the seed. ``snippet_bytes`` asks for shorter
+snippets (1..block_size: the positions the run's GPT was trained on).
 
 Rows: a linear probe on the frozen, mean-pooled features of the pre-trained GPT; the pre-trained
 GPT fine-tuned (models/gpt_classifier.py); the same architecture freshly initialised and trained
@@ -27,6 +28,7 @@ from ..autograd import no_grad
 from ..backend import manual_seed, xp_for
 from ..creation import tensor
 from ..data.text import ByteCorpus
+from ..errors import UserError
 from ..models.gpt import GPT
 from ..models.gpt_classifier import GPTClassifier
 from ..nn import functional as F
@@ -101,11 +103,16 @@ def _sample(gpt, prompt: bytes, n_tokens: int, seed: int, device) -> str:
 
 def task_snippets(recipe, info, seeds, labels_per_class=(4, 16, 64), steps: int = 150,
                   lr: float = 5e-4, batch_size: int = 32, n_classes: int = 5, log=print,
-                  sample_tokens: int = 160) -> dict:
+                  sample_tokens: int = 160, snippet_bytes: int | None = None) -> dict:
     c = recipe.config
     device = recipe.device
     pretrained = recipe.modules["model"]
-    length = c["block_size"]
+    length = c["block_size"] if snippet_bytes is None else snippet_bytes
+    if isinstance(length, bool) or not isinstance(length, int) or \
+            not 1 <= length <= c["block_size"]:
+        # Longer snippets would reach positions the GPT has no embedding for.
+        raise UserError(f"snippets: snippet_bytes must be an int from 1 to the run's block_size "
+                        f"({c['block_size']}), got {length!r}")
     corpus = recipe.corpus  # the run's own split of files
     pkgs = package_files(corpus)
     ranked = sorted(((sum(os.path.getsize(f) for f in v), p) for p, (t, v) in pkgs.items()

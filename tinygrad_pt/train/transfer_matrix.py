@@ -25,8 +25,9 @@ the seed; mean and standard deviation over seeds, and paired differences with a 
             the few-label classifier itself (its confident predictions only): no label beyond
             the few is used. Runs without a generator skip it.
   snippets  GPT runs only (train/gpt_transfer.py): which standard-library package a snippet of
-            block_size bytes comes from, the pre-trained GPT fine-tuned against the same GPT
-            from scratch at several label counts, and text sampled before and after.
+            block_size bytes (or `snippet_bytes`) comes from, the pre-trained GPT fine-tuned
+            against the same GPT from scratch at several label counts, and text sampled before
+            and after.
 
 Every classifier trains through train/transfer.py's helpers (fine_tune, LinearProbe) or
 ``optimize`` (train/loop.py) for DANN and CORAL, with the same step budget per row.
@@ -54,7 +55,8 @@ from .loop import optimize
 from .transfer import (LinearProbe, accuracy, feature_dim, few_label_subset, fine_tune,
                        fresh_copy, module_device)
 
-__all__ = ["run_transfer", "TASKS", "format_tables", "verdict", "relabel", "train_adapted",
+__all__ = ["run_transfer", "TASKS", "format_tables", "format_section", "verdict", "relabel",
+           "on_classes", "train_adapted",
            "augment_with_samples", "TRANSFER_NAME"]
 
 TASKS = ("labelset", "shift", "augment", "snippets")
@@ -95,6 +97,23 @@ def relabel(x, y, classes):
     remap[list(classes)] = np.arange(len(classes))
     keep = remap[y] >= 0
     return x[keep], remap[y[keep]]
+
+
+def on_classes(family: str, classes, config: dict | None = None, seed: int = 0):
+    """The `family` recipe (built from `config` and `seed`) that trains on the train images of
+    `classes` only (their labels unused by an unsupervised family): SimCLR pre-trained on the
+    images the supervised 0-4 run saw, without its labels. Its checkpoint is an ordinary run of
+    the family, which load_run rebuilds (the narrowed data is not part of the checkpoint)."""
+    from .recipes import get_recipe
+    base = get_recipe(family)
+
+    class OnClasses(base):
+        def load_data(self):
+            super().load_data()
+            keep = np.isin(self.y_train, list(classes))
+            self.x_train, self.y_train = self.x_train[keep], self.y_train[keep]
+
+    return OnClasses(config, seed=seed)
 
 
 def _classes(text) -> tuple:
@@ -367,7 +386,8 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
                  seeds: int = 3, seed: int = 0, labels_per_class=(1, 5, 10),
                  target_classes: str = "5-9", domains=("faded", "thick", "inverted"), steps: int = 300,
                  probe_steps: int = 500, augment_labels=(5, 10), n_generated: int = 1000,
-                 gpt_labels=(4, 16, 64), gpt_steps: int = 150, out_dir=None,
+                 gpt_labels=(4, 16, 64), gpt_steps: int = 150, snippet_bytes: int | None = None,
+                 out_dir=None,
                  progress: bool = True, pretrained_on: str | None = None,
                  mnist_idx=None) -> dict:
     """Run the transfer matrix for the run in `from_dir`; returns {"recipe", "step", "seeds",
@@ -376,7 +396,8 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
     `mnist_idx` = (images path, labels path): MNIST-layout IDX files, downsampled to 8x8 and
     added to the shift task as the target domain "mnist-8x8" (data/shift.py load_mnist_8x8).
     `pretrained_on`, when given, says what the encoder saw in pre-training, for the label-set
-    table's note (by default it is read from the run: a supervised run's classes, or all)."""
+    table's note (by default it is read from the run: a supervised run's classes, or all).
+    `snippet_bytes`: the GPT task's snippet length (default the run's block_size)."""
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
         raise UserError(f"transfer: unknown task(s) {unknown or list(tasks)}; known: "
@@ -440,7 +461,7 @@ def run_transfer(from_dir, tasks=("labelset", "shift", "augment"), device: str =
         elif t == "snippets":
             from .gpt_transfer import task_snippets
             sections[t] = task_snippets(recipe, info, seed_list, labels_per_class=gpt_labels,
-                                        steps=gpt_steps, log=log)
+                                        steps=gpt_steps, snippet_bytes=snippet_bytes, log=log)
         else:
             sec = task_augment(recipe, info, seed_list, augment_labels, steps, probe_steps,
                                n_generated, log)
@@ -481,25 +502,30 @@ def format_tables(results: dict) -> str:
              "A verdict calls an effect only when the paired difference's mean is more than "
              "two standard errors from zero.", ""]
     for sec in results["tasks"].values():
-        counts = set(sec.get("count_columns", []))
-        lines += [f"## {sec['title']}", "", sec["note"], "",
-                  "| setting | " + " | ".join(sec["columns"]) + " |",
-                  "|---" * (len(sec["columns"]) + 1) + "|"]
-        for setting, r in sec["rows"].items():
-            lines.append(f"| {setting} | " + " | ".join(_cell(r[c], c in counts)
-                                                        for c in sec["columns"]) + " |")
-        lines += ["", "| setting | paired difference | mean " + PM + " std | verdict |",
-                  "|---|---|---|---|"]
-        for setting, ds in sec["diffs"].items():
-            for name, d in ds.items():
-                if name.startswith("gap closed"):  # one number over the seeds, no verdict
-                    value = "none (gap < 0.05)" if d is None else f"{d:.0%}"
-                    lines.append(f"| {setting} | {name} | {value} | (of the mean gap) |")
-                else:
-                    lines.append(f"| {setting} | {name} | {_cell(d)} | {verdict(d)} |")
-        lines.append("")
-        if sec.get("samples"):
-            lines += [format_samples(sec["samples"]), ""]
+        lines += [f"## {sec['title']}", "", format_section(sec), ""]
+    return "\n".join(lines)
+
+
+def format_section(sec: dict) -> str:
+    """One task's section below its heading: the note, the accuracy table, the paired
+    differences with their verdicts and, for the GPT task, the samples."""
+    counts = set(sec.get("count_columns", []))
+    lines = [sec["note"], "", "| setting | " + " | ".join(sec["columns"]) + " |",
+             "|---" * (len(sec["columns"]) + 1) + "|"]
+    for setting, r in sec["rows"].items():
+        lines.append(f"| {setting} | " + " | ".join(_cell(r[c], c in counts)
+                                                    for c in sec["columns"]) + " |")
+    lines += ["", "| setting | paired difference | mean " + PM + " std | verdict |",
+              "|---|---|---|---|"]
+    for setting, ds in sec["diffs"].items():
+        for name, d in ds.items():
+            if name.startswith("gap closed"):  # one number over the seeds, no verdict
+                value = "none (gap < 0.05)" if d is None else f"{d:.0%}"
+                lines.append(f"| {setting} | {name} | {value} | (of the mean gap) |")
+            else:
+                lines.append(f"| {setting} | {name} | {_cell(d)} | {verdict(d)} |")
+    if sec.get("samples"):
+        lines += ["", format_samples(sec["samples"])]
     return "\n".join(lines)
 
 
