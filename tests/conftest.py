@@ -20,8 +20,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # oversubscribe the cores (small matmuls became ~90x slower). Tests of the parallel paths ask for
 # the threads they need.
 import tinygrad_pt  # noqa: E402
+from tinygrad_pt import threads as _threads  # noqa: E402
 
 tinygrad_pt.set_num_threads(1)
+# Numba's threads started by the framework, as its first kernel would start them, before a test
+# reads Numba's own settings (which would start them with libgomp's spinning default, and warn).
+_threads.prepare_numba()
 
 
 def _cuda_ok():

@@ -86,6 +86,30 @@ def test_a_kernel_runs_on_the_policys_count_and_puts_numbas_back(restore_threads
     assert _common.get_num_threads() == before
 
 
+def test_numba_started_by_other_code_first_is_said_once():
+    # libgomp reads its wait policy when Numba's threads start; started by other code before
+    # the framework's first kernel, they spin (rule 3 cannot apply): a warning names the cause
+    # and the remedy, and the reports record the policy the threads really run.
+    code = ("import warnings, numba, numpy as np\n"
+            "numba.get_num_threads()\n"  # starts the threading layer, as other code might
+            "import tinygrad_pt as tg\n"
+            "from tinygrad_pt import threads\n"
+            "from tinygrad_pt.kernels.cpu import softmax\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    warnings.simplefilter('always')\n"
+            "    softmax.softmax_fwd(np.ones((700, 700), np.float32))\n"
+            "    softmax.softmax_fwd(np.ones((700, 700), np.float32))\n"
+            "said = [w for w in seen if 'started by other code' in str(w.message)]\n"
+            "print(numba.threading_layer(), len(said),\n"
+            "      threads.numba_wait_policy().startswith(\"libgomp's default\"))\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    if out[0] != "omp":
+        pytest.skip(f"Numba runs the {out[0]} threading layer here, not OpenMP's")
+    assert out[1:] == ["1", "True"]
+
+
 def test_no_thread_variable_is_left_in_the_environment():
     # A fresh process: import, run a parallel kernel; libgomp got the passive policy, and the
     # environment (what child processes inherit) is as the user left it.

@@ -21,7 +21,10 @@ The policy, applied per call, so that a user never needs an environment variable
 3. Numba's OpenMP threads sleep as soon as a loop ends (libgomp's passive wait policy), so that
    they never spin on the cores BLAS is about to use. libgomp reads that policy once, when Numba
    loads it: ``prepare_numba`` sets it for that moment only and restores the environment, so child
-   processes see the user's environment and a user's own ``OMP_WAIT_POLICY`` wins.
+   processes see the user's environment and a user's own ``OMP_WAIT_POLICY`` wins. If other code
+   started Numba's threads first (even ``numba.get_num_threads()``), libgomp has already chosen
+   its spinning default; that cannot be undone, so it is said once, in a warning, and the reports
+   record it (measured: the VAE step 8.0 ms on 2 threads against 1.1 ms on one).
 4. Only free cores: a parallel call uses the cores that other processes' running threads leave
    free (``free_threads``, sampled from /proc every 0.2 s and smoothed: OpenMP's "dynamic"
    threads, done per call). On a busy machine (a second job, ``pytest -n 2``) a parallel call
@@ -194,6 +197,8 @@ def prepare_numba() -> None:
     if _numba_state["prepared"]:
         return
     _numba_state["prepared"] = True
+    if _numba_started_elsewhere():
+        return
     user_set = "OMP_WAIT_POLICY" in os.environ
     if not user_set:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -205,6 +210,31 @@ def prepare_numba() -> None:
         return  # leave the variable set, so that the first call still reads it
     if not user_set:
         del os.environ["OMP_WAIT_POLICY"]
+
+
+def _numba_started_elsewhere() -> bool:
+    """True when other code started Numba's OpenMP threads before the framework's first kernel:
+    libgomp has then read its wait policy already (without OMP_WAIT_POLICY: its default, which
+    spins), rule 3 cannot apply, and the Numba threads spin against BLAS's. Said once, in a
+    warning that names the remedy; the policy the threads run is recorded for the reports."""
+    try:
+        from numba.np.ufunc import parallel
+        started = bool(parallel._is_initialized) and parallel.threading_layer() == "omp"
+    except Exception:  # noqa: BLE001 (a Numba without these names: nothing known, nothing said)
+        return False
+    if not started:
+        return False
+    policy = os.environ.get("OMP_WAIT_POLICY")
+    _numba_state["policy"] = policy or "libgomp's default (spins): started before tinygrad_pt"
+    if policy is None:
+        import warnings
+        warnings.warn(
+            "tinygrad_pt: Numba's OpenMP threads were started by other code before the "
+            "framework's first kernel, with libgomp's default wait policy, under which they "
+            "spin against BLAS's threads (measured: a small model's step several times "
+            "slower on 2 cores). Import and use tinygrad_pt first, or set OMP_WAIT_POLICY="
+            "PASSIVE before Numba starts.", RuntimeWarning, stacklevel=3)
+    return True
 
 
 def numba_wait_policy() -> str:
