@@ -234,6 +234,27 @@ def row_dot(a, b):
     return s
 
 
+@njit(**HELPER)
+def shifted_exp(src, dst):
+    """dst = exp(src - m) with m the row's max (0 when no entry is finite, see finite_or_zero):
+    the first half of a softmax, over a 1-D row, into another row. Returns (m in the row's
+    dtype, the sum of dst in float64). For src and dst the same row, shifted_exp_in_place: with
+    one array in both places LLVM's overlap check fails and the loop runs scalar (2x slower)."""
+    m = finite_or_zero(row_max(src))  # shift: exp(src - m) <= 1 cannot overflow
+    for j in range(src.shape[0]):
+        dst[j] = vexp(src[j] - m)
+    return m, row_sum(dst)
+
+
+@njit(**HELPER)
+def shifted_exp_in_place(row):
+    """shifted_exp(row, row), written for one array so that the loop vectorizes."""
+    m = finite_or_zero(row_max(row))
+    for j in range(row.shape[0]):
+        row[j] = vexp(row[j] - m)
+    return m, row_sum(row)
+
+
 def finite_or_zero(m):
     """m, or 0 in m's dtype when m is not finite: the shift of a row that is all -inf (the
     reference's _finite_max), so that such a row gives NaN as 0/0, not as -inf - -inf in exp."""

@@ -39,7 +39,7 @@ from numba import njit, prange
 
 from tinygrad_pt import threads  # absolute: kernels/ installs as tinygrad_pt.kernels
 
-from ._common import HELPER, finite_or_zero, row_dot, row_max, row_sum, run_on_threads, vexp
+from ._common import HELPER, row_dot, run_on_threads, shifted_exp_in_place, vexp
 
 # np.dot in Numba code calls SciPy's BLAS (scipy.linalg.cython_blas), which loads its own OpenBLAS
 # on first use. Loaded here, now, so that the thread policy sees it and can set it to one thread
@@ -70,10 +70,7 @@ def _softmax_block(s, causal, scale, lse, q0):
         seen, tail = row[:n], row[n:]
         for j in range(n):
             seen[j] = seen[j] * scale
-        m = finite_or_zero(row_max(seen))
-        for j in range(n):
-            seen[j] = vexp(seen[j] - m)
-        total = row_sum(seen)
+        m, total = shifted_exp_in_place(seen)
         inv = 1.0 / total
         for j in range(n):
             seen[j] = seen[j] * inv

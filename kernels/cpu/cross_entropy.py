@@ -30,8 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import reference
-from ._common import (as_flat, as_rows, fallback, finite_or_zero, launch, row_dot, row_max, row_sum,
-                      vexp, why_not)
+from ._common import as_flat, as_rows, fallback, launch, row_dot, row_sum, shifted_exp, why_not
 
 # ----------------------------------------------------------------------------------------------------
 # Kernels. logits, probs, dlogits: C-contiguous (N, C); target: int64 (N,); weight: (C,) in the
@@ -45,10 +44,7 @@ def _cross_entropy_fwd_rows(logits, target, weight, has_weight, w_sum, ignore_in
     n, c = logits.shape
     for i in prange(n):
         xi, pi = logits[i], probs[i]
-        m = finite_or_zero(row_max(xi))
-        for j in range(c):
-            pi[j] = vexp(xi[j] - m)
-        s = row_sum(pi)
+        m, s = shifted_exp(xi, pi)
         inv_s = 1.0 / s
         for j in range(c):
             pi[j] = pi[j] * inv_s

@@ -106,8 +106,9 @@ _F32_INV_SQRT_2, _F32_INV_SQRT_2PI = np.float32(_INV_SQRT_2), np.float32(_INV_SQ
 
 @njit(fastmath=False, cache=True, error_model="numpy", inline="always")
 def _erfc32_parts(z):
-    """(t, P(t)) for a float32 z >= 0: erfc(z) = t * exp(P(t) - z^2). Inlined by Numba itself
-    (inline="always"), so that the loops calling it vectorize as if it were written there."""
+    """(t, P(t)) for a float32 z >= 0: erfc(z) = t * exp(P(t) - z^2). Inlined into the kernels
+    by Numba itself (inline="always"): the forward and the backward share it, each computes the
+    exp it needs."""
     t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5) * z)
     return t, _P0 + t * (_P1 + t * (_P2 + t * (_P3 + t * (_P4 + t * (_P5 + t * (_P6 + t * (
         _P7 + t * (_P8 + t * (_P9 + t * _P10)))))))))

@@ -40,7 +40,7 @@ from numba import njit, prange
 from tinygrad_pt.threads import prepare_blas  # absolute: kernels/ installs as tinygrad_pt.kernels
 
 from .. import reference
-from ._common import finite_or_zero, launch, row_dot, row_max, row_sum, vexp
+from ._common import launch, row_dot, shifted_exp_in_place
 
 __all__ = ["nt_xent_fwd", "nt_xent_bwd"]
 
@@ -75,11 +75,8 @@ def _scores_to_probs(s, inv_t, row_loss):
         for j in range(m):
             row[j] = row[j] * inv_t
         row[i] = -np.inf  # self-similarity excluded: its exp is 0
-        mx = finite_or_zero(row_max(row))
         s_pos = row[(i + n) % m]
-        for j in range(m):
-            row[j] = vexp(row[j] - mx)
-        total = row_sum(row)
+        mx, total = shifted_exp_in_place(row)
         row_loss[i] = mx + np.log(total) - s_pos
         inv = 1.0 / total
         for j in range(m):

@@ -31,8 +31,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import reference
-from ._common import (as_rows, fallback, finite_or_zero, launch, row_dot, row_max, row_sum, vexp,
-                      why_not)
+from ._common import as_rows, fallback, launch, row_dot, row_sum, shifted_exp, vexp, why_not
 
 # ----------------------------------------------------------------------------------------------------
 # Kernels: x, y, dy, dx are C-contiguous (N, C) arrays of one dtype; log is a bool.
@@ -44,10 +43,7 @@ def _softmax_rows(x, y, log):
     n, c = x.shape
     for i in prange(n):
         xi, yi = x[i], y[i]
-        m = finite_or_zero(row_max(xi))  # shift: exp(x - m) <= 1 cannot overflow
-        for j in range(c):
-            yi[j] = vexp(xi[j] - m)  # exp kept in y (the row is in cache) ...
-        s = row_sum(yi)  # ... and summed in float64
+        m, s = shifted_exp(xi, yi)  # exp kept in y (the row is in cache), summed in float64
         if log:
             log_s = np.log(s)
             for j in range(c):
