@@ -86,6 +86,16 @@ def test_a_kernel_runs_on_the_policys_count_and_puts_numbas_back(restore_threads
     assert _common.get_num_threads() == before
 
 
+def _fresh_process(code: str, wait_policy: str | None = None) -> list:
+    """The words `code` prints, run in a new interpreter whose OMP_WAIT_POLICY is `wait_policy`
+    (None: not set): libgomp reads it only when a process starts Numba's threads."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if wait_policy is not None:
+        env["OMP_WAIT_POLICY"] = wait_policy
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
 def test_numba_started_by_other_code_first_is_said_once():
     # libgomp reads its wait policy when Numba's threads start; started by other code before
     # the framework's first kernel, they spin (rule 3 cannot apply): a warning names the cause
@@ -102,9 +112,7 @@ def test_numba_started_by_other_code_first_is_said_once():
             "said = [w for w in seen if 'started by other code' in str(w.message)]\n"
             "print(numba.threading_layer(), len(said),\n"
             "      threads.numba_wait_policy().startswith(\"libgomp's default\"))\n")
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = _fresh_process(code)
     if out[0] != "omp":
         pytest.skip(f"Numba runs the {out[0]} threading layer here, not OpenMP's")
     assert out[1:] == ["1", "True"]
@@ -118,14 +126,9 @@ def test_no_thread_variable_is_left_in_the_environment():
             "from tinygrad_pt.kernels.cpu import softmax\n"
             "softmax.softmax_fwd(np.ones((700, 700), np.float32))\n"
             "print(os.environ.get('OMP_WAIT_POLICY'), threads.numba_wait_policy())\n")
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.split() == ["None", "PASSIVE"]
-    env["OMP_WAIT_POLICY"] = "ACTIVE"  # a user's own choice wins and stays
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.split() == ["ACTIVE", "ACTIVE"]
+    assert _fresh_process(code) == ["None", "PASSIVE"]
+    # a user's own choice wins and stays
+    assert _fresh_process(code, wait_policy="ACTIVE") == ["ACTIVE", "ACTIVE"]
 
 
 def test_free_threads_leaves_the_cores_other_processes_hold(restore_threads, monkeypatch):
