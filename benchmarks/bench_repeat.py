@@ -3,8 +3,9 @@ whole bench runs on a shared machine, not only within one.
 
     python benchmarks/bench_repeat.py [--runs 5] [--threads 1 2] [--repeat 12]
 
-Each run is ``tinygrad-pt bench steps --compare torch`` (tinygrad_pt in this process at its
-default settings, torch in a child process with the same thread count, in interleaved rounds);
+Each run is ``tinygrad-pt bench steps --compare torch`` without what only its report shows (the
+1-thread column, the GPT profile): tinygrad_pt in this process at its default settings, torch in
+a child process with the same thread count, in interleaved rounds;
 the runs follow each other, alternating the thread counts. On the 2-core VM one run's ratio moved
 by up to 30% from one run to the next (the machine's memory bandwidth and its other tenants
 change by the minute), so the verdict on a target is read from the median over runs, and the
@@ -31,7 +32,7 @@ def one_run(threads: int, repeat: int) -> dict:
     """{family: (tinygrad_pt median s, torch median s)} of one bench run."""
     with tempfile.TemporaryDirectory() as out:
         got = run_bench("steps", compare=("torch",), out=out, threads=threads, repeat=repeat,
-                        log=lambda *_: None)["results"]
+                        log=lambda *_: None, extras=False)["results"]
     return {name: (row["tinygrad_pt"]["median"], got["torch_steps"][name]["median"])
             for name, row in got["steps"].items() if name in got["torch_steps"]}
 
@@ -78,6 +79,7 @@ def main():
             rows)))
     sections.append(("How it was measured", (
         f"{args.runs} runs of `tinygrad-pt bench steps --compare torch --repeat {args.repeat}` "
+        "(run_bench(..., extras=False): no 1-thread column, no GPT profile) "
         f"per thread count ({', '.join(map(str, args.threads))}), one after the other, "
         "alternating the thread counts. Within a run: tinygrad_pt at its default settings in "
         "the bench process, torch in a child process with the same threads, in interleaved "

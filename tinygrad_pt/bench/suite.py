@@ -94,11 +94,11 @@ def at_threads(n: int, call):
     return run
 
 
-def bench_steps(device, names, repeat, budget_s, log) -> dict:
+def bench_steps(device, names, repeat, budget_s, log, extras=True) -> dict:
     """{family: {"tinygrad_pt": summary[, "tinygrad_pt_1t": summary]}}, sizes and tokens.
     "tinygrad_pt" is the library's default configuration (the headline); on a CPU with several
-    threads, "tinygrad_pt_1t" is the same step after tg.set_num_threads(1), an extra column
-    that shows what the threads are worth."""
+    threads and with `extras`, "tinygrad_pt_1t" is the same step after tg.set_num_threads(1), an
+    extra column that shows what the threads are worth."""
     from ..threads import get_num_threads
 
     out = {}
@@ -111,7 +111,7 @@ def bench_steps(device, names, repeat, budget_s, log) -> dict:
         out[name] = {}
         out[name].update(time_calls({"tinygrad_pt": step}, warmup=3, repeat=repeat,
                                     budget_s=budget_s, clock=clock))
-        if device == "cpu" and get_num_threads() > 1:
+        if extras and device == "cpu" and get_num_threads() > 1:
             # One setting after the other, not alternating: switching the thread count call by
             # call would time the switch, not the setting.
             out[name].update(time_calls({"tinygrad_pt_1t": at_threads(1, step)}, warmup=3,
@@ -195,6 +195,7 @@ def _add_torch(results, suite, device, names, threads, repeat, budget_s, info, n
         rows[name] = _pooled(rows.get(name), summarize(value["times"]))
     return True
 
+
 def torch_results(suite, device, names, threads, repeat, budget_s) -> dict:
     """Run bench/worker.py for the torch rows; {} with a reason in "_error" if it cannot."""
     from .torch_steps import torch_available
@@ -216,9 +217,11 @@ def torch_results(suite, device, names, threads, repeat, budget_s) -> dict:
 # Entry point
 
 def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads=None,
-              repeat=10, budget_s=4.0, ops=None, steps=None, log=print) -> dict:
+              repeat=10, budget_s=4.0, ops=None, steps=None, log=print, extras=True) -> dict:
     """Run the suites, print the tables, write bench_<device>.md / .csv / .png into `out`.
-    Returns {"markdown": path, "csv": path, "png": path, "text": report}."""
+    extras=False leaves out what only the report shows beside the headline (the steps' 1-thread
+    column and the GPT profile), for callers that read the headline alone.
+    Returns {"markdown": path, "csv": path, "png": path, "text": report, "results": ...}."""
     if what not in SUITES:
         raise BenchError(f"unknown suite {what!r}; expected one of {SUITES}")
     for other in compare:
@@ -237,8 +240,9 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
     if what in ("ops", "all"):
         log(f"tinygrad_pt ops on {device}")
         results["ops"] = bench_ops(device, op_names, repeat, budget_s, log)
-    if what in ("ops", "all") and "torch" in compare:
-        _add_torch(results, "ops", device, op_names, threads, repeat, budget_s, info, notes, log)
+        if "torch" in compare:
+            _add_torch(results, "ops", device, op_names, threads, repeat, budget_s, info, notes,
+                       log)
     if what in ("steps", "all"):
         rounds = ROUNDS if "torch" in compare else 1
         share = max(3, -(-repeat // rounds))
@@ -247,11 +251,11 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
             log(f"tinygrad_pt training steps on {device}" + (f", round {r + 1} of {rounds}"
                                                              if rounds > 1 else ""))
             _pool(results["steps"], bench_steps(device, step_names, share, budget_s / rounds,
-                                                log))
+                                                log, extras))
             if with_torch:  # once the worker cannot run, it is not asked again
                 with_torch = _add_torch(results, "steps", device, step_names, threads, share,
                                         budget_s / rounds, info, notes, log)
-        if "gpt" in step_names:
+        if extras and "gpt" in step_names:
             log("  overhead breakdown: one GPT step under tg.profile()")
             results["overhead"] = gpt_overhead(device)
 
