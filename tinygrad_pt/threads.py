@@ -23,8 +23,10 @@ The policy, applied per call, so that a user never needs an environment variable
    loads it: ``prepare_numba`` sets it for that moment only and restores the environment, so child
    processes see the user's environment and a user's own ``OMP_WAIT_POLICY`` wins. If other code
    started Numba's threads first (even ``numba.get_num_threads()``), libgomp has already chosen
-   its spinning default; that cannot be undone, so it is said once, in a warning, and the reports
-   record it (measured: the VAE step 8.0 ms on 2 threads against 1.1 ms on one).
+   its spinning default, which cannot be undone (measured: the VAE step 8.0 ms on 2 threads
+   against 1.1 ms on one). Then the kernels run on the calling thread alone, so that Numba's
+   threads never wake to spin, BLAS keeps its threads, and it is said once, in a warning, and in
+   the reports.
 4. Only free cores: a parallel call uses the cores that other processes' running threads leave
    free (``free_threads``, sampled from /proc every 0.2 s and smoothed: OpenMP's "dynamic"
    threads, done per call). On a busy machine (a second job, ``pytest -n 2``) a parallel call
@@ -56,14 +58,24 @@ ADAPTIVE = True
 
 _requested: int | None = None  # set_num_threads' value; None: every usable core
 _blas_state = {"controllers": None, "threads": None}  # threadpoolctl's handles, the count set
-_numba_state = {"prepared": False}
+_numba_state = {"prepared": False, "spins": False}
+
+
+_cores = {"at": -1.0, "n": 1}  # usable_cores' last reading, and when
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (its affinity mask, not the machine's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+    """The cores this process may run on (its affinity mask, not the machine's count). Read
+    again at most every _IDLE_SAMPLE_S seconds: every op asks, and the system call took longer
+    (1 us) than the rest of the policy's per-call work."""
+    now = time.monotonic()
+    if now - _cores["at"] >= _IDLE_SAMPLE_S:
+        _cores["at"] = now
+        if hasattr(os, "sched_getaffinity"):
+            _cores["n"] = max(1, len(os.sched_getaffinity(0)))
+        else:
+            _cores["n"] = max(1, os.cpu_count() or 1)
+    return _cores["n"]
 
 
 def get_num_threads() -> int:
@@ -184,8 +196,13 @@ def prepare_blas(flop: int) -> None:
 
 
 def kernel_threads(elements: int) -> int:
-    """The Numba threads for a kernel touching `elements` elements, by rules 1 and 4."""
-    return free_threads() if elements >= KERNEL_PARALLEL_MIN_ELEMENTS else 1
+    """The Numba threads for a kernel touching `elements` elements, by rules 1 and 4; one when
+    Numba's threads spin (rule 3's exception: then a parallel kernel would leave them spinning
+    on the cores BLAS uses next)."""
+    prepare_numba()
+    if elements < KERNEL_PARALLEL_MIN_ELEMENTS or _numba_state["spins"]:
+        return 1
+    return free_threads()
 
 
 def prepare_numba() -> None:
@@ -227,13 +244,16 @@ def _numba_started_elsewhere() -> bool:
     policy = os.environ.get("OMP_WAIT_POLICY")
     _numba_state["policy"] = policy or "libgomp's default (spins): started before tinygrad_pt"
     if policy is None:
+        _numba_state["spins"] = True
+        _numba_state["policy"] += "; the kernels run on one thread"
         import warnings
         warnings.warn(
             "tinygrad_pt: Numba's OpenMP threads were started by other code before the "
             "framework's first kernel, with libgomp's default wait policy, under which they "
             "spin against BLAS's threads (measured: a small model's step several times "
-            "slower on 2 cores). Import and use tinygrad_pt first, or set OMP_WAIT_POLICY="
-            "PASSIVE before Numba starts.", RuntimeWarning, stacklevel=3)
+            "slower on 2 cores), so the framework's kernels run on one thread (BLAS keeps its "
+            "threads). To give the kernels their threads, import and use tinygrad_pt first, "
+            "or set OMP_WAIT_POLICY=PASSIVE before Numba starts.", RuntimeWarning, stacklevel=4)
     return True
 
 
