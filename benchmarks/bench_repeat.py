@@ -3,9 +3,11 @@ whole bench runs on a shared machine, not only within one.
 
     python benchmarks/bench_repeat.py [--runs 5] [--threads 1 2] [--repeat 12]
 
-Each run is ``tinygrad-pt bench steps --compare torch`` without what only its report shows (the
-1-thread column, the GPT profile): tinygrad_pt in this process at its default settings, torch in
-a child process with the same thread count, in interleaved rounds;
+Each run is ``tinygrad-pt bench steps --compare torch`` without the GPT profile: tinygrad_pt in
+this process at its default settings, torch in a child process with the same thread count, in
+interleaved rounds, and in the runs with more than one thread tinygrad_pt again after
+``tg.set_num_threads(1)`` in the same rounds (the target "more threads are never slower than
+one" is read from that ratio, taken within a run);
 the runs follow each other, alternating the thread counts. On the 2-core VM one run's ratio moved
 by up to 30% from one run to the next (the machine's memory bandwidth and its other tenants
 change by the minute), so the verdict on a target is read from the median over runs, and the
@@ -28,13 +30,24 @@ from tinygrad_pt.bench.suite import run_bench  # noqa: E402
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def one_run(threads: int, repeat: int) -> dict:
-    """{family: (tinygrad_pt median s, torch median s)} of one bench run."""
+def one_run(threads: int, repeat: int) -> tuple:
+    """({family: (tinygrad_pt median s, torch median s)}, {family: tinygrad_pt's median at
+    `threads` / its median on 1 thread}) of one bench run; the second is empty at 1 thread."""
     with tempfile.TemporaryDirectory() as out:
         got = run_bench("steps", compare=("torch",), out=out, threads=threads, repeat=repeat,
-                        log=lambda *_: None, extras=False)["results"]
-    return {name: (row["tinygrad_pt"]["median"], got["torch_steps"][name]["median"])
-            for name, row in got["steps"].items() if name in got["torch_steps"]}
+                        log=lambda *_: None, extras=False, one_thread=threads > 1)["results"]
+    against_torch = {name: (row["tinygrad_pt"]["median"], got["torch_steps"][name]["median"])
+                     for name, row in got["steps"].items() if name in got["torch_steps"]}
+    against_one = {name: row["tinygrad_pt"]["median"] / row["tinygrad_pt_1t"]["median"]
+                   for name, row in got["steps"].items() if "tinygrad_pt_1t" in row}
+    return against_torch, against_one
+
+
+def spread(ratios) -> list:
+    """[median, "lowest - highest", every ratio sorted] cells of a table row."""
+    ratios = sorted(ratios)
+    return [f"{statistics.median(ratios):.2f}x", f"{ratios[0]:.2f}x - {ratios[-1]:.2f}x",
+            " ".join(f"{x:.2f}" for x in ratios)]
 
 
 def main():
@@ -54,32 +67,43 @@ def main():
     info["threads (tinygrad_pt: tg.set_num_threads; torch: intra-op)"] = " and ".join(
         map(str, args.threads))
     runs = {n: [] for n in args.threads}
+    against_one = {n: [] for n in args.threads if n > 1}
     for r in range(args.runs):
         for n in args.threads:
             print(f"run {r + 1} of {args.runs}, {n} thread(s)", flush=True)
-            runs[n].append(one_run(n, args.repeat))
+            torch_pairs, own = one_run(n, args.repeat)
+            runs[n].append(torch_pairs)
+            if n > 1:
+                against_one[n].append(own)
     if hasattr(os, "getloadavg"):
         info["load average (1, 5, 15 min) at end"] = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     sections = []
     for n, results in runs.items():
         rows = []
         for name in step_cases("cpu"):
-            ratios = sorted(tg / th for tg, th in (res[name] for res in results if name in res))
+            ratios = [tg / th for tg, th in (res[name] for res in results if name in res)]
             if not ratios:
                 continue
             tg_ms = statistics.median(res[name][0] for res in results) * 1e3
             th_ms = statistics.median(res[name][1] for res in results) * 1e3
-            rows.append([name, f"{tg_ms:.3g}", f"{th_ms:.3g}",
-                         f"{statistics.median(ratios):.2f}x",
-                         f"{ratios[0]:.2f}x - {ratios[-1]:.2f}x",
-                         " ".join(f"{x:.2f}" for x in ratios)])
+            rows.append([name, f"{tg_ms:.3g}", f"{th_ms:.3g}"] + spread(ratios))
         sections.append((f"{n} thread{'s' if n > 1 else ''}", markdown_table(
             ["model", "tinygrad_pt ms (median of runs)", "torch ms (median of runs)",
              "ratio, median of runs", "lowest - highest run", "every run's ratio, sorted"],
             rows)))
+    for n, results in against_one.items():
+        rows = [[name] + spread([res[name] for res in results if name in res])
+                for name in step_cases("cpu") if any(name in res for res in results)]
+        sections.append((f"tinygrad_pt on {n} threads against itself on 1 thread", markdown_table(
+            ["model", f"{n} threads / 1 thread, median of runs", "lowest - highest run",
+             "every run's ratio, sorted"], rows) + (
+            f"\n\nIn the same {n}-thread runs: the step at the default settings, then the same "
+            "step after tg.set_num_threads(1), in the same interleaved rounds as the torch "
+            "comparison. Below 1: the threads help.")))
     sections.append(("How it was measured", (
         f"{args.runs} runs of `tinygrad-pt bench steps --compare torch --repeat {args.repeat}` "
-        "(run_bench(..., extras=False): no 1-thread column, no GPT profile) "
+        "(run_bench(..., extras=False, one_thread=True): no GPT profile; the 1-thread column "
+        "in the runs with more threads) "
         f"per thread count ({', '.join(map(str, args.threads))}), one after the other, "
         "alternating the thread counts. Within a run: tinygrad_pt at its default settings in "
         "the bench process, torch in a child process with the same threads, in interleaved "

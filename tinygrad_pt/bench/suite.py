@@ -217,10 +217,12 @@ def torch_results(suite, device, names, threads, repeat, budget_s) -> dict:
 # Entry point
 
 def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads=None,
-              repeat=10, budget_s=4.0, ops=None, steps=None, log=print, extras=True) -> dict:
+              repeat=10, budget_s=4.0, ops=None, steps=None, log=print, extras=True,
+              one_thread=None) -> dict:
     """Run the suites, print the tables, write bench_<device>.md / .csv / .png into `out`.
     extras=False leaves out what only the report shows beside the headline (the steps' 1-thread
-    column and the GPT profile), for callers that read the headline alone.
+    column and the GPT profile), for callers that read the headline alone; one_thread=True
+    keeps the 1-thread column whatever `extras` says (None: as `extras`).
     Returns {"markdown": path, "csv": path, "png": path, "text": report, "results": ...}."""
     if what not in SUITES:
         raise BenchError(f"unknown suite {what!r}; expected one of {SUITES}")
@@ -251,7 +253,7 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
             log(f"tinygrad_pt training steps on {device}" + (f", round {r + 1} of {rounds}"
                                                              if rounds > 1 else ""))
             _pool(results["steps"], bench_steps(device, step_names, share, budget_s / rounds,
-                                                log, extras))
+                                                log, extras if one_thread is None else one_thread))
             if with_torch:  # once the worker cannot run, it is not asked again
                 with_torch = _add_torch(results, "steps", device, step_names, threads, share,
                                         budget_s / rounds, info, notes, log)
