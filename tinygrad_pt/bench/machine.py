@@ -67,16 +67,26 @@ def machine_info() -> dict:
     return info
 
 
+# OpenBLAS picks its kernels when it loads, from the CPU or from these variables (some machines
+# set them to older kernels, for older OpenBLAS builds: on the Zen 5 VM measured, Haswell's AVX2
+# kernels where OpenBLAS itself picks the AVX-512 ones, and float32 products ran 1.6-2x slower).
+OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
 def _blas_info() -> dict:
-    """NumPy's BLAS library, version and thread count (threadpoolctl, when installed)."""
+    """NumPy's BLAS library, version, the kernels it runs and its thread count (threadpoolctl,
+    when installed), and the variables that choose OpenBLAS's kernels."""
+    info = {"OpenBLAS variables": ", ".join(f"{name}={os.environ[name]}" if name in os.environ
+                                            else f"{name} unset" for name in OPENBLAS_VARIABLES)}
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return {}
+        return info
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     pools.sort(key=lambda p: "numpy" not in p.get("filepath", ""))  # NumPy's own first
     if not pools:
-        return {}
+        return info
     p = pools[0]
-    return {"numpy BLAS": f"{p.get('internal_api')} {p.get('version')}, "
-                          f"{p.get('num_threads')} threads"}
+    kernels = f", {p['architecture']} kernels" if p.get("architecture") else ""
+    return {"numpy BLAS": f"{p.get('internal_api')} {p.get('version')}{kernels}, "
+                          f"{p.get('num_threads')} threads", **info}
