@@ -1,5 +1,6 @@
 """tg.set_num_threads / tg.get_num_threads and the per-call thread policy (tinygrad_pt/threads.py).
 Speed is the benchmark's business (benchmarks/thread_policy.py); these check what was set."""
+import math
 import os
 import subprocess
 import sys
@@ -69,8 +70,30 @@ def test_the_thresholds_decide_the_threads(restore_threads):
     n = tg.get_num_threads()
     assert threads.blas_threads(threads.BLAS_PARALLEL_MIN_FLOP - 1) == 1
     assert threads.blas_threads(threads.BLAS_PARALLEL_MIN_FLOP) == n
-    assert threads.kernel_threads(threads.KERNEL_PARALLEL_MIN_ELEMENTS - 1) == 1
-    assert threads.kernel_threads(threads.KERNEL_PARALLEL_MIN_ELEMENTS) == n
+    pytest.importorskip("numba")
+    at = threads.kernel_parallel_min_elements()
+    assert at >= threads.KERNEL_PARALLEL_MIN_FLOOR
+    assert threads.kernel_threads(at - 1) == 1
+    assert threads.kernel_threads(at) == n
+
+
+def test_the_kernel_threshold_pays_for_the_measured_fork(restore_threads, monkeypatch):
+    # e elements at c seconds each save (1 - 1/n) e c on n threads; the fork costs f: parallel
+    # from e = f / ((1 - 1/n) c), never below the floor; a number set by hand wins
+    monkeypatch.setattr(threads, "_fork_cost", {2: 70e-6, 4: 1e-9})
+    c = threads.KERNEL_SECONDS_PER_ELEMENT
+    assert threads.kernel_parallel_min_elements(2) == math.ceil(70e-6 / (0.5 * c))
+    assert threads.kernel_parallel_min_elements(4) == threads.KERNEL_PARALLEL_MIN_FLOOR
+    assert threads.kernel_parallel_min_elements(1) == threads.KERNEL_PARALLEL_MIN_FLOOR
+    monkeypatch.setattr(threads, "KERNEL_PARALLEL_MIN_ELEMENTS", 12345)
+    assert threads.kernel_parallel_min_elements(2) == 12345
+
+
+def test_the_fork_cost_is_measured():
+    pytest.importorskip("numba")
+    from tinygrad_pt.kernels.cpu._common import fork_cost
+    cost = fork_cost(2)
+    assert 0.0 <= cost < 0.05  # seconds: a wake-up and a join, not a hang
 
 
 def test_a_kernel_runs_on_the_policys_count_and_puts_numbas_back(restore_threads, monkeypatch):
@@ -148,7 +171,7 @@ def test_free_threads_leaves_the_cores_other_processes_hold(restore_threads, mon
     for _ in range(6):  # smoothed: it takes a few samples to move
         threads.free_threads()
     assert threads.free_threads() == 1
-    assert threads.kernel_threads(threads.KERNEL_PARALLEL_MIN_ELEMENTS) == 1
+    assert threads.kernel_threads(1 << 40) == 1
     readings["now"] = (2, 1)  # one other thread
     for _ in range(6):
         threads.free_threads()

@@ -15,7 +15,8 @@ The policy, applied per call, so that a user never needs an environment variable
 
 1. An op runs parallel only when it is large enough to pay for waking the threads: a matrix
    product from ``BLAS_PARALLEL_MIN_FLOP`` multiply-adds, a Numba kernel from
-   ``KERNEL_PARALLEL_MIN_ELEMENTS`` elements. Below that the calling thread does it alone.
+   ``kernel_parallel_min_elements()`` elements, which is measured on the machine it runs on (the
+   cost of a parallel loop there, see below). Below that the calling thread does it alone.
 2. The count is one number for both pools: ``set_num_threads(n)`` is the most threads any op
    uses (as ``torch.set_num_threads``), by default every core this process may run on.
 3. Numba's OpenMP threads sleep as soon as a loop ends (libgomp's passive wait policy), so that
@@ -33,26 +34,41 @@ The policy, applied per call, so that a user never needs an environment variable
    waits for its slowest thread, and a thread that shares a core with another process's waits a
    scheduler tick: there, one thread per call is the fast configuration, and rule 4 finds it.
 
-On 8-64 cores the same rules hold, with the thresholds as measured there: the fixed cost of a
-parallel call (a wake-up and a join) grows slowly with the thread count while the work of a
-big product or attention grows with the model, so the thresholds rise a little with the cores;
-and rule 4 matters more on a shared node, where other jobs' threads come and go.
+On 8-64 cores the same rules hold. The kernels' threshold is measured for the thread count in
+use (the fixed cost of a parallel call, a wake-up and a join, grows slowly with the threads,
+while the work of a big product or attention grows with the model); the product threshold is a
+constant measured on 2 cores, and would be measured there in the same way (whole steps, one
+thread against many, alternating in one process); rule 4 matters more on a shared node, where
+other jobs' threads come and go.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 
 __all__ = ["set_num_threads", "get_num_threads"]
 
-# The thresholds: below them a call is too small to pay for waking a second thread even on an
-# idle machine (2^16 multiply-adds, 2^14 elements: tens of microseconds of work). Above them a
-# call uses the free cores (rule 4). Measured on 2 cores (benchmarks/results/thread_policy_cpu.md):
-# quiet, going wide made the GAN step 1.5x and the GPT step 1.2x faster than one thread; with one
-# core busy elsewhere, wide calls made them 1.4x slower (a descheduled thread holds up every
-# parallel call for a scheduler tick), and at load 4 to 12 up to 20x, which rule 4 avoids.
-BLAS_PARALLEL_MIN_FLOP = 1 << 16
-KERNEL_PARALLEL_MIN_ELEMENTS = 1 << 14
+# The thresholds: below them a call is too small to pay for going wide. Above them a call uses
+# the free cores (rule 4). Measured on 2 cores (benchmarks/results/thread_policy_cpu.md): quiet,
+# going wide made the GAN step 1.5x and the GPT step 1.2x faster than one thread; with one core
+# busy elsewhere, wide calls made them 1.4x slower (a descheduled thread holds up every parallel
+# call for a scheduler tick), and at load 4 to 12 up to 20x, which rule 4 avoids.
+# Products: from 2^22 multiply-adds (4M; about 25 us on one core with AVX-512 kernels). On the
+# Zen 5 VM, whole steps alternating the settings in one process (16-40 rounds): with products
+# from 2^16 wide, the AE, DAE and VAE steps (all their products 2^18-2^21) ran 1.00-1.17x the
+# time they took on one thread, though the same products alone ran 0.66-0.75x on two threads;
+# from 2^22, those steps run what one thread runs (1.00x) and the GAN (products of 2^22 and
+# 2^25) keeps most of its gain (0.84x against 0.80x).
+BLAS_PARALLEL_MIN_FLOP = 1 << 22
+KERNEL_PARALLEL_MIN_FLOOR = 1 << 14
+# The kernels' threshold. None: measured per process (kernel_parallel_min_elements); a number
+# (benchmarks/thread_policy.py, tests) is used as it is.
+KERNEL_PARALLEL_MIN_ELEMENTS: int | None = None
+# What a kernel's element costs on one thread, for the cheapest kernels (measured on a Zen 5 VM
+# core: AdamW 0.27, layer norm's forward 0.32 ns; softmax 1 ns): the threshold assumes the
+# cheapest, so that no kernel goes parallel before it can pay.
+KERNEL_SECONDS_PER_ELEMENT = 0.3e-9
 # Rule 4: use only the cores that other processes leave free (see free_threads).
 ADAPTIVE = True
 
@@ -200,9 +216,39 @@ def kernel_threads(elements: int) -> int:
     Numba's threads spin (rule 3's exception: then a parallel kernel would leave them spinning
     on the cores BLAS uses next)."""
     prepare_numba()
-    if elements < KERNEL_PARALLEL_MIN_ELEMENTS or _numba_state["spins"]:
+    if elements < KERNEL_PARALLEL_MIN_FLOOR or _numba_state["spins"]:
         return 1
-    return free_threads()
+    n = free_threads()
+    return n if n > 1 and elements >= kernel_parallel_min_elements(n) else 1
+
+
+_fork_cost: dict = {}  # threads -> seconds a parallel loop on them costs beyond one thread's
+
+
+def kernel_parallel_min_elements(threads: int | None = None) -> int:
+    """The elements from which a Numba kernel runs on `threads` threads (by default the most it
+    may use): where the time it saves can pay for starting the loop on them.
+
+    A kernel of e elements takes about e * c seconds on one thread (c =
+    KERNEL_SECONDS_PER_ELEMENT) and on n threads saves at most (1 - 1/n) of that, while waking
+    and joining the threads costs f seconds, measured here once per thread count (``fork_cost``):
+    it goes parallel from e = f / ((1 - 1/n) c), and never below KERNEL_PARALLEL_MIN_FLOOR. f is
+    the machine's: Numba's threads sleep between loops (rule 3), and waking a sleeping core took
+    70 us on the 2-core VM this was measured on (against 3 us for the same loop on the calling
+    thread), where on bare metal it takes a few microseconds. With a fixed 2^14 there, every
+    kernel of the small models paid the wake-up, and their steps ran slower on 2 threads than on
+    one (VAE: 1.12x, the median of 5 bench runs).
+    """
+    if KERNEL_PARALLEL_MIN_ELEMENTS is not None:
+        return KERNEL_PARALLEL_MIN_ELEMENTS
+    n = threads or get_num_threads()
+    if n <= 1:
+        return KERNEL_PARALLEL_MIN_FLOOR
+    if n not in _fork_cost:
+        from .kernels.cpu._common import fork_cost  # here: Numba loads only where kernels run
+        _fork_cost[n] = fork_cost(n)
+    return max(KERNEL_PARALLEL_MIN_FLOOR,
+               math.ceil(_fork_cost[n] / ((1 - 1 / n) * KERNEL_SECONDS_PER_ELEMENT)))
 
 
 def prepare_numba() -> None:

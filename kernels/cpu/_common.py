@@ -33,12 +33,14 @@ only at the source file of the kernel itself, not at this one: after editing thi
 from __future__ import annotations
 
 import math
+import statistics
+import time
 import warnings
 from collections import Counter
 
 import numpy as np
 from llvmlite import ir
-from numba import get_num_threads, njit, set_num_threads, types
+from numba import get_num_threads, njit, prange, set_num_threads, types
 from numba.extending import intrinsic, overload
 
 from tinygrad_pt import threads  # absolute: kernels/ installs as tinygrad_pt.kernels
@@ -98,6 +100,31 @@ def run_on_threads(count: int, kernel, *args):
 
 
 _count_state: dict = {}
+
+
+@njit(parallel=True, **HELPER)
+def _one_step_each(out):
+    """A parallel loop with one trivial iteration per thread: what starting a loop costs."""
+    for i in prange(out.shape[0]):
+        out[i] = i
+
+
+def fork_cost(count: int) -> float:
+    """Seconds a parallel loop on `count` threads costs beyond the same loop on the calling
+    thread: waking the threads and joining them (the median of 9 calls after 3 that warm up, on
+    each side; about 2 ms in all on the VM measured). The thread policy's kernel threshold is
+    set from it (tinygrad_pt/threads.py)."""
+    out = np.zeros(max(count, 2))
+
+    def median_call(n):
+        times = []
+        for _ in range(12):
+            start = time.perf_counter()
+            run_on_threads(n, _one_step_each, out)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times[3:])
+    median_call(count)  # the first call compiles (or loads the cache) and starts the threads
+    return max(0.0, median_call(count) - median_call(1))
 
 
 def _thread_count():

@@ -37,8 +37,8 @@ def machine_info() -> dict:
     from .. import threads
     info["tg.get_num_threads()"] = threads.get_num_threads()
     info["thread policy"] = (f"one thread below {threads.BLAS_PARALLEL_MIN_FLOP:,} multiply-adds "
-                             f"per product / {threads.KERNEL_PARALLEL_MIN_ELEMENTS:,} elements "
-                             "per kernel; above, the cores other processes leave free"
+                             f"per product / {_kernel_threshold(threads)} per kernel; above, the "
+                             "cores other processes leave free"
                              f"{'' if threads.ADAPTIVE else ' (off)'} (tinygrad_pt/threads.py)")
     from ..memory import keeps_freed_memory
     info["freed memory"] = ("kept for reuse (glibc mmap/trim thresholds 32/256 MiB, "
@@ -71,6 +71,19 @@ def machine_info() -> dict:
 # set them to older kernels, for older OpenBLAS builds: on the Zen 5 VM measured, Haswell's AVX2
 # kernels where OpenBLAS itself picks the AVX-512 ones, and float32 products ran 1.6-2x slower).
 OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def _kernel_threshold(threads) -> str:
+    """The kernels' threshold as the policy has it here: measured, unless a number was set."""
+    try:
+        elements = threads.kernel_parallel_min_elements()
+    except ImportError:  # no Numba: no kernels to thread
+        return "(no Numba)"
+    cost = threads._fork_cost.get(threads.get_num_threads())
+    if threads.KERNEL_PARALLEL_MIN_ELEMENTS is not None or cost is None:
+        return f"{elements:,} elements"
+    return (f"{elements:,} elements (measured: a parallel loop on {threads.get_num_threads()} "
+            f"threads costs {cost * 1e6:.0f} us more than on one)")
 
 
 def _blas_info() -> dict:
