@@ -71,8 +71,9 @@ def steps_table(steps, torch_steps) -> tuple:
 ONE_THREAD_NOTE = ("The headline columns are tinygrad_pt as a user gets it (no settings, no "
                    "environment variables; its thread policy: tinygrad_pt/threads.py), against "
                    "torch in its own process with the same thread count. 'extra: tinygrad_pt, 1 "
-                   "thread' is the same step after tg.set_num_threads(1), timed after the "
-                   "headline: what the threads are worth on this machine.")
+                   "thread' is the same step after tg.set_num_threads(1), timed alternately "
+                   "with the headline, call by call: what the threads are worth on this "
+                   "machine.")
 
 
 OVERHEAD_META = ("wall", "profiled", "profile", "steps", "size")
