@@ -5,9 +5,9 @@ whole bench runs on a shared machine, not only within one.
 
 Each run is ``tinygrad-pt bench steps --compare torch`` without the GPT profile: tinygrad_pt in
 this process at its default settings, torch in a child process with the same thread count, in
-interleaved rounds, and in the runs with more than one thread tinygrad_pt again after
-``tg.set_num_threads(1)`` in the same rounds (the target "more threads are never slower than
-one" is read from that ratio, taken within a run);
+interleaved rounds, and in the runs with more than one thread tinygrad_pt also after
+``tg.set_num_threads(1)``, alternating call by call with the default (the target "more threads
+are never slower than one" is read from that ratio, taken within a run);
 the runs follow each other, alternating the thread counts. On the 2-core VM one run's ratio moved
 by up to 30% from one run to the next (the machine's memory bandwidth and its other tenants
 change by the minute), so the verdict on a target is read from the median over runs, and the
@@ -97,9 +97,9 @@ def main():
         sections.append((f"tinygrad_pt on {n} threads against itself on 1 thread", markdown_table(
             ["model", f"{n} threads / 1 thread, median of runs", "lowest - highest run",
              "every run's ratio, sorted"], rows) + (
-            f"\n\nIn the same {n}-thread runs: the step at the default settings, then the same "
-            "step after tg.set_num_threads(1), in the same interleaved rounds as the torch "
-            "comparison. Below 1: the threads help.")))
+            f"\n\nIn the same {n}-thread runs: the step at the default settings and the same "
+            "step after tg.set_num_threads(1), alternating call by call, in the rounds of the "
+            "torch comparison. Below 1: the threads help.")))
     sections.append(("How it was measured", (
         f"{args.runs} runs of `tinygrad-pt bench steps --compare torch --repeat {args.repeat}` "
         "(run_bench(..., extras=False, one_thread=True): no GPT profile; the 1-thread column "

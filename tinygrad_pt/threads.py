@@ -107,7 +107,7 @@ def set_num_threads(n: int) -> None:
     global _requested
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
-    limit = _numba_limit()
+    limit = numba_limit()
     if limit is not None and n > limit:
         raise ValueError(f"set_num_threads: {n} threads asked for, but Numba started with at most "
                          f"{limit} (its NUMBA_NUM_THREADS, by default the machine's cores)")
@@ -115,7 +115,7 @@ def set_num_threads(n: int) -> None:
     _blas_state["threads"] = None  # the next product sets BLAS's count afresh
 
 
-def _numba_limit() -> int | None:
+def numba_limit() -> int | None:
     """Numba's maximum thread count, if Numba is installed (importing it costs ~0.3 s once)."""
     try:
         import numba
@@ -233,11 +233,10 @@ def kernel_parallel_min_elements(threads: int | None = None) -> int:
     KERNEL_SECONDS_PER_ELEMENT) and on n threads saves at most (1 - 1/n) of that, while waking
     and joining the threads costs f seconds, measured here once per thread count (``fork_cost``):
     it goes parallel from e = f / ((1 - 1/n) c), and never below KERNEL_PARALLEL_MIN_FLOOR. f is
-    the machine's: Numba's threads sleep between loops (rule 3), and waking a sleeping core took
-    70 us on the 2-core VM this was measured on (against 3 us for the same loop on the calling
-    thread), where on bare metal it takes a few microseconds. With a fixed 2^14 there, every
-    kernel of the small models paid the wake-up, and their steps ran slower on 2 threads than on
-    one (VAE: 1.12x, the median of 5 bench runs).
+    the machine's: Numba's threads sleep between loops (rule 3), and waking them took 45-110 us
+    on the 2-core VM this was measured on (an empty loop: 70 us, against 3 us on the calling
+    thread). With a fixed 2^14 there, kernels of 2^14-2^18 elements ran 2.4-9x slower on 2
+    threads than on one.
     """
     if KERNEL_PARALLEL_MIN_ELEMENTS is not None:
         return KERNEL_PARALLEL_MIN_ELEMENTS

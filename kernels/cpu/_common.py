@@ -135,8 +135,7 @@ def _thread_count():
     count in range. The public pair otherwise."""
     if not _count_state:
         threads.prepare_numba()
-        import numba
-        limit = int(numba.config.NUMBA_NUM_THREADS)
+        limit = threads.numba_limit()
         try:
             from numba.np.ufunc import parallel
             get, put = parallel._get_num_threads, parallel._set_num_threads

@@ -94,11 +94,11 @@ def at_threads(n: int, call):
     return run
 
 
-def bench_steps(device, names, repeat, budget_s, log, extras=True) -> dict:
+def bench_steps(device, names, repeat, budget_s, log, one_thread=True) -> dict:
     """{family: {"tinygrad_pt": summary[, "tinygrad_pt_1t": summary]}}, sizes and tokens.
     "tinygrad_pt" is the library's default configuration (the headline); on a CPU with several
-    threads and with `extras`, "tinygrad_pt_1t" is the same step after tg.set_num_threads(1), an
-    extra column that shows what the threads are worth."""
+    threads and with `one_thread`, "tinygrad_pt_1t" is the same step after
+    tg.set_num_threads(1), an extra column that shows what the threads are worth."""
     from ..threads import get_num_threads
 
     out = {}
@@ -109,7 +109,7 @@ def bench_steps(device, names, repeat, budget_s, log, extras=True) -> dict:
         step = cycling(recipe.step_on, batches)
         clock = device_clock(device)
         calls = {"tinygrad_pt": step}
-        if extras and device == "cpu" and get_num_threads() > 1:
+        if one_thread and device == "cpu" and get_num_threads() > 1:
             # The two settings call by call, each through the same switch (a few us), so that
             # both meet the same moments of the machine. Timed one block after the other (the
             # 2-thread block first, right after torch's process), AE's step, which runs the
@@ -232,6 +232,7 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
         if other not in COMPARE:
             raise BenchError(f"--compare {other!r}: expected one of {COMPARE}")
     from ..threads import get_num_threads
+    one_thread = extras if one_thread is None else one_thread
     threads = threads or get_num_threads()  # the default: every core this process may use
     set_threads(threads)
     op_names = list(ops or [c.name for c in op_cases(device)])
@@ -255,7 +256,7 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
             log(f"tinygrad_pt training steps on {device}" + (f", round {r + 1} of {rounds}"
                                                              if rounds > 1 else ""))
             _pool(results["steps"], bench_steps(device, step_names, share, budget_s / rounds,
-                                                log, extras if one_thread is None else one_thread))
+                                                log, one_thread))
             if with_torch:  # once the worker cannot run, it is not asked again
                 with_torch = _add_torch(results, "steps", device, step_names, threads, share,
                                         budget_s / rounds, info, notes, log)
