@@ -10,22 +10,28 @@ Variants:
   no cancellation, unlike sum(x^2) - mean^2, and the second sweep costs little on a row in cache),
   one writing y. mean and rstd are saved, as the reference.
 - ``_layer_norm_bwd_rows`` (used): xhat = (x - mean) * rstd is recomputed, not saved (llm.c).
-  Per row: one sweep computes g = dy * weight and xhat into two float64 scratch rows and adds
-  dy * xhat and dy into the partial dweight and dbias; then dx = rstd * (g - mean(g) - xhat *
-  mean(g * xhat)). dweight and dbias sum over all rows, so the rows are cut into at most 64
-  fixed chunks (a function of N only, not of the thread count: the result is reproducible), each
-  with its own partial sums, added at the end.
+  Per row two sweeps, nothing written to scratch: the first sums g = dy * weight and g * xhat
+  (``_row_grad_sums``), the second writes dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) and
+  adds dy * xhat and dy into the partial dweight and dbias. dweight and dbias sum over all
+  rows, so the rows are cut into parts of PART_ROWS (32) rows or a few more, a function of N
+  only, not of the thread count (the result is reproducible), each with its own partial sums,
+  added at the end (``_sum_parts``). The previous version wrote g and xhat into float64
+  scratch rows and kept float64 partials: at the GPT's (2048, 128) on one thread of the Zen 5
+  VM it took 165-178 us, this one 90-130 us (the spread is the machine's).
 - Welford's one-sweep mean and variance would save the mean sweep, but it divides per element and
   its sequential update does not vectorize; the row is in cache, so two sweeps are cheaper.
 - Fallback: the reference, for what the kernels do not take (float16, CuPy, empty arrays,
   parameters or statistics of another dtype); ``_common.fallback_counts`` records it.
 
-Precision: mean, variance, the backward's row means and the dweight/dbias sums accumulate in
-float64 also for float32 input (the sums are where rounding would pile up). The forward then
-rounds mean and rstd to x's dtype once and computes y in x's dtype (a few float32 ulps, as
-PyTorch's kernel; tests/test_kernels_cpu_rowwise.py holds it to the float64 reference); dx is
-computed in float64 and rounded once. mean and rstd are returned in x's dtype (as the reference)
-and the backward reads those rounded values.
+Precision: mean, variance and the backward's row sums accumulate in float64 also for float32
+input (the long sums are where rounding would pile up). The forward then rounds mean and rstd to
+x's dtype once and computes y in x's dtype (a few float32 ulps, as PyTorch's kernel;
+tests/test_kernels_cpu_rowwise.py holds it to the float64 reference). The backward computes
+each element in x's dtype too (dx, and the terms of dweight and dbias): the row means it
+subtracts are float64 sums rounded once, and each partial dweight/dbias sum is at most 63
+terms long before the parts are added in float64, so its rounding stays within the same
+tolerance. mean and rstd are returned in x's dtype (as the reference) and the backward reads
+those rounded values.
 """
 from __future__ import annotations
 
@@ -33,9 +39,13 @@ import numpy as np
 from numba import njit, prange
 
 from .. import reference
-from ._common import as_flat, as_rows, fallback, launch, row_dot, row_sq_dev, row_sum, why_not
+from ._common import REDUCE, as_flat, as_rows, fallback, launch, row_sq_dev, row_sum, why_not
 
-_MAX_CHUNKS = 64  # partial dweight/dbias rows in the backward
+# The backward's partial dweight/dbias rows: one per PART_ROWS rows of x (each part sums
+# PART_ROWS to 2 PART_ROWS - 1 rows).
+# A function of N alone, not of the thread count, so the result does not depend on the threads;
+# few rows per part, so that the partial sums (in x's dtype) stay short (module docstring).
+PART_ROWS = 32
 
 # ----------------------------------------------------------------------------------------------------
 # Kernels. x, y, dy, dx: C-contiguous (N, C); weight, bias: (C,) (ones and zeros when the op has
@@ -57,26 +67,39 @@ def _layer_norm_fwd_rows(x, weight, bias, eps, y, mean, rstd):
             yi[j] = (xi[j] - m) * rs * weight[j] + bias[j]
 
 
+@njit(**REDUCE)
+def _row_grad_sums(dyi, xi, weight, mu, rs):
+    """(sum of g, sum of g * xhat) over one row, g = dy * weight, xhat = (x - mu) * rs: each term
+    in x's dtype, the sums in float64 (reassociated, so that they vectorize: _common's REDUCE)."""
+    sg = 0.0
+    sgx = 0.0
+    for j in range(xi.shape[0]):
+        g = dyi[j] * weight[j]
+        sg += g
+        sgx += g * ((xi[j] - mu) * rs)
+    return sg, sgx
+
+
 @njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
 def _layer_norm_bwd_rows(dy, x, weight, mean, rstd, dx, dweight_parts, dbias_parts):
     n, c = x.shape
-    chunks = dweight_parts.shape[0]
-    for k in prange(chunks):
-        dw, db = dweight_parts[k], dbias_parts[k]  # this chunk's float64 partial sums
-        g = np.empty(c)  # float64 scratch rows, one pair per chunk
-        xhat = np.empty(c)
-        for i in range(k * n // chunks, (k + 1) * n // chunks):
+    parts = dweight_parts.shape[0]
+    for k in prange(parts):
+        dw, db = dweight_parts[k], dbias_parts[k]  # this part's partial sums, in x's dtype
+        means = np.empty(2, dx.dtype)  # the row's mean(g), mean(g * xhat), rounded to x's dtype
+        for i in range(k * n // parts, (k + 1) * n // parts):
             dyi, xi, dxi = dy[i], x[i], dx[i]
-            mu, rs = np.float64(mean[i]), np.float64(rstd[i])
-            for j in range(c):
-                xhat[j] = (xi[j] - mu) * rs
-                g[j] = np.float64(dyi[j]) * weight[j]
-                dw[j] += dyi[j] * xhat[j]
-                db[j] += dyi[j]
-            g_mean = row_sum(g) / c
-            gx_mean = row_dot(g, xhat) / c
-            for j in range(c):
-                dxi[j] = rs * (g[j] - g_mean - xhat[j] * gx_mean)
+            mu, rs = mean[i], rstd[i]
+            sg, sgx = _row_grad_sums(dyi, xi, weight, mu, rs)
+            means[0] = sg / c
+            means[1] = sgx / c
+            g_mean, gx_mean = means[0], means[1]
+            for j in range(c):  # one sweep, all in x's dtype: dx, and this row's share of dw, db
+                d = dyi[j]
+                xhat = (xi[j] - mu) * rs
+                dxi[j] = rs * (d * weight[j] - g_mean - xhat * gx_mean)
+                dw[j] += d * xhat
+                db[j] += d
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -118,10 +141,27 @@ def layer_norm_bwd(dy, x, weight, mean, rstd):
     n, c = rows.shape
     w = np.ones(c, x.dtype) if weight is None else as_flat(weight)
     dx = np.empty_like(rows)
-    chunks = min(n, _MAX_CHUNKS)
-    dweight_parts = np.zeros((chunks, c))
-    dbias_parts = np.zeros((chunks, c))
+    parts = max(1, n // PART_ROWS)
+    dweight_parts = np.zeros((parts, c), x.dtype)
+    dbias_parts = np.zeros((parts, c), x.dtype)
     launch(_layer_norm_bwd_rows, rows.size, dy_rows, rows, w, as_flat(mean), as_flat(rstd), dx,
            dweight_parts, dbias_parts)
-    dweight = dweight_parts.sum(axis=0).astype(x.dtype) if weight is not None else None
-    return dx.reshape(x.shape), dweight, dbias_parts.sum(axis=0).astype(x.dtype)
+    dweight = None if weight is None else _sum_parts(dweight_parts)
+    return dx.reshape(x.shape), dweight, _sum_parts(dbias_parts)
+
+
+def _sum_parts(parts):
+    """The partial sums' total, added in float64 and rounded once to their dtype."""
+    total = np.zeros(parts.shape[1])
+    _add_rows(parts, total)
+    return total.astype(parts.dtype)
+
+
+@njit(fastmath=False, cache=True, error_model="numpy")
+def _add_rows(parts, total):
+    """total (float64) += each row of parts, in row order: a loop over columns that vectorizes
+    (NumPy's sum with dtype=float64 casts through a buffer: 7 us against 1 for the GPT's
+    (64, 128) parts)."""
+    for k in range(parts.shape[0]):
+        for j in range(parts.shape[1]):
+            total[j] += parts[k, j]
