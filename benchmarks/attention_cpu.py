@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine_info, markdown_table, time_calls, write_results  # noqa: E402
+from common import end_of_run, machine_info, markdown_table, time_calls, write_results  # noqa: E402
 
 from tinygrad_pt import threads  # noqa: E402
 from tinygrad_pt.kernels import reference  # noqa: E402
@@ -119,7 +119,7 @@ def main():
         rows.append([str(t)] + cells + ["-" if th is None else f"{1e3 * th:.2f}", best, auto,
                                         "-" if th is None else
                                         f"{got[auto]['median'] / th:.2f}x"])
-    info["load average (1, 5, 15 min) at end"] = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    end_of_run(info)
     headers = ["T", "blas ms", "tiled ms", "reference ms", "blas CPU ms, 1 thread",
                "tiled CPU ms, 1 thread", "torch sdpa ms", "faster (1 thread)", "auto picks",
                "auto / torch"]

@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine_info, markdown_table, write_results  # noqa: E402
+from common import end_of_run, machine_info, markdown_table, write_results  # noqa: E402
 
 from tinygrad_pt.bench.steps import step_cases  # noqa: E402
 from tinygrad_pt.bench.suite import run_bench  # noqa: E402
@@ -75,8 +75,7 @@ def main():
             runs[n].append(torch_pairs)
             if n > 1:
                 against_one[n].append(own)
-    if hasattr(os, "getloadavg"):
-        info["load average (1, 5, 15 min) at end"] = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    end_of_run(info)
     sections = []
     for n, results in runs.items():
         rows = []

@@ -8,7 +8,7 @@
 - ``time_calls({name: fn})``: alternating, warmed-up timing; median, min, quartiles of each.
 - ``markdown_table(headers, rows)`` and ``write_results(path, title, info, sections)``.
 """
-from tinygrad_pt.bench.machine import machine_info  # noqa: F401
+from tinygrad_pt.bench.machine import end_of_run, machine_info  # noqa: F401
 from tinygrad_pt.bench.report import (fmt_ms, info_lines, markdown_table,  # noqa: F401
                                       write_results, write_text)
 from tinygrad_pt.bench.timing import first_call_seconds, time_calls  # noqa: F401

@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine_info  # noqa: E402
+from common import end_of_run, machine_info  # noqa: E402
 
 from tinygrad_pt.bench.report import csv_text, write_text  # noqa: E402
 from tinygrad_pt.bench.steps import build_recipe, cycling  # noqa: E402
@@ -102,7 +102,7 @@ def main():
         ratio = "-" if row["torch_ms"] is None else f"{row['tg_ms'] / row['torch_ms']:.2f}x"
         print(f"T={t:5d} width={width:4d}: tinygrad_pt {row['tg_ms']:9.1f} ms, torch "
               f"{row['torch_ms'] or float('nan'):9.1f} ms, ratio {ratio}", flush=True)
-    info["load average (1, 5, 15 min) at end"] = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    end_of_run(info)
     header = "".join(f"# {k}: {v}\n" for k, v in info.items())
     keys = ["sweep", "T", "width", "tg_ms", "tg_p25", "tg_p75", "torch_ms"]
     table = csv_text(keys, [[("" if r[k] is None else (f"{r[k]:.4g}" if isinstance(r[k], float)

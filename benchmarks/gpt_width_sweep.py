@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import machine_info  # noqa: E402
+from common import end_of_run, machine_info  # noqa: E402
 
 from tinygrad_pt.bench.report import csv_text, write_text  # noqa: E402
 from tinygrad_pt.bench.steps import build_recipe, cycling  # noqa: E402
@@ -92,6 +92,7 @@ def main(argv=None):
     if args.device:
         info = machine_info()
         rows = sweep(args.device, args.widths, args.repeat)
+        end_of_run(info)
         path = os.path.join(RESULTS, f"gpt_width_{args.device}.csv")
         header = "".join(f"# {k}: {v}\n" for k, v in info.items())
         write_text(path + ".txt", header)

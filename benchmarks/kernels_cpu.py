@@ -42,8 +42,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (first_call_seconds, fmt_ms, machine_info, markdown_table,  # noqa: E402
-                    time_calls, write_results)
+from common import (end_of_run, first_call_seconds, fmt_ms, machine_info,  # noqa: E402
+                    markdown_table, time_calls, write_results)
 
 from tinygrad_pt.kernels import reference  # noqa: E402
 from tinygrad_pt.kernels import registry  # noqa: E402
@@ -332,7 +332,8 @@ def main(argv=None):
          f"benchmarks/kernels_cpu.py{' --quick' if args.quick else ''}"
          f"{' --families ' + args.families if args.families != ','.join(SIZES) else ''}`."),
     ]
-    text = write_results(out, "CPU kernels: Numba against the reference", info, sections)
+    text = write_results(out, "CPU kernels: Numba against the reference", end_of_run(info),
+                         sections)
     print(text)
     if out:
         print(f"written to {out}")

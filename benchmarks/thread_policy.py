@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 
-from common import machine_info, markdown_table, write_results
+from common import end_of_run, machine_info, markdown_table, write_results
 
 FAMILIES = ("ae", "dae", "vae", "gan", "simclr", "moco", "gpt")
 
@@ -95,7 +95,7 @@ def main():
             print(f"round {r + 1}/{args.rounds}: {label}", file=sys.stderr, flush=True)
             for m, t in run_child(*cases[label], args.models, args.repeat).items():
                 medians[label][m].append(t)
-    info["load average (1, 5, 15 min) at end"] = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    end_of_run(info)
     headers = ["setting"] + [f"{m} (ms)" for m in args.models]
     rows = []
     for label, per_model in medians.items():

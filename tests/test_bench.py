@@ -120,3 +120,42 @@ def test_a_call_longer_than_a_second_is_its_own_warm_up():
     clock = FakeClock([1.5, 1.0, 2.0, 3.0])
     res = timing.time_calls({"slow": lambda: order.append(1)}, warmup=2, repeat=3, clock=clock)
     assert len(order) == 4 and res["slow"]["times"] == [1.0, 2.0, 3.0]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The per-op cases run in both frameworks, with the same inputs
+
+@pytest.mark.parametrize("name", ["gpt_layer_norm", "gpt_gelu_tanh", "gelu"])
+def test_op_cases_at_the_gpt_shapes_run_and_are_torch_s_op(name):
+    import tinygrad_pt as tg
+    from tinygrad_pt.bench.ops import op_cases, tg_op
+
+    case = next(c for c in op_cases("cpu") if c.name == name)
+    assert case.work > 0
+    tg_op(case, "cpu")()  # forward + backward, grads dropped
+    torch = pytest.importorskip("torch")
+    from tinygrad_pt.bench.torch_ops import torch_op
+    torch_op(case, "cpu")()
+    # the same op on both sides: equal outputs for one input
+    p = case.params
+    x = np.random.default_rng(0).standard_normal((p["rows"], p.get("width", p.get("cols"))))
+    x = x.astype(np.float32)
+    if "width" in p:
+        ours = tg.nn.LayerNorm(p["width"])(tg.tensor(x))
+        theirs = torch.nn.LayerNorm(p["width"])(torch.from_numpy(x))
+    else:
+        ours = tg.nn.functional.gelu(tg.tensor(x), approximate=p["approximate"])
+        theirs = torch.nn.functional.gelu(torch.from_numpy(x), approximate=p["approximate"])
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_end_of_run_says_how_busy_the_machine_was():
+    from tinygrad_pt.bench.machine import end_of_run, machine_info
+    machine_info()  # the run's start
+    sum(range(10 ** 6))
+    info = end_of_run({})
+    if os.path.exists("/proc/stat"):
+        share = info["CPU time stolen by the hypervisor during the run"]
+        assert 0.0 <= float(share.split("%")[0]) <= 100.0
+    if hasattr(os, "getloadavg"):
+        assert len(info["load average (1, 5, 15 min) at end"].split(", ")) == 3

@@ -361,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="threads for both frameworks (default: all cores)")
     be.add_argument("--repeat", type=int, default=10, help="timed runs per row (default 10)")
     be.add_argument("--ops", nargs="+", default=None, metavar="OP",
-                    help="only these ops (matmul softmax cross_entropy layer_norm attention adamw)")
+                    help="only these ops (copy matmul softmax cross_entropy layer_norm "
+                         "gpt_layer_norm gpt_gelu_tanh gelu attention adamw)")
     be.add_argument("--models", nargs="+", default=None, metavar="NAME",
                     help="only these model families' steps")
     be.set_defaults(run=_bench)

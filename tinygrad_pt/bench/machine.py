@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["machine_info"]
+__all__ = ["machine_info", "end_of_run"]
 
 
 def _cpu_model() -> str:
@@ -22,8 +22,26 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _cpu_ticks() -> tuple | None:
+    """(ticks stolen by the hypervisor, all ticks) summed over the CPUs since boot, from Linux's
+    /proc/stat; None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 8:
+        return None
+    return fields[7], sum(fields[:8])  # user nice system idle iowait irq softirq steal
+
+
+_run = {"ticks": None}  # the CPU ticks when machine_info() was last called: a run's start
+
+
 def machine_info() -> dict:
-    """What the results depend on, as {label: value} (ordered for printing)."""
+    """What the results depend on, as {label: value} (ordered for printing). Also marks the
+    start of a run, for ``end_of_run``."""
+    _run["ticks"] = _cpu_ticks()
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_model(),
@@ -64,6 +82,22 @@ def machine_info() -> dict:
             info["cuda runtime"] = cupy.cuda.runtime.runtimeGetVersion()
         except Exception as e:  # noqa: BLE001 (a header line must not stop a benchmark)
             info["gpu"] = f"unknown ({e})"
+    return info
+
+
+def end_of_run(info: dict) -> dict:
+    """Add what changed while the benchmark ran: the load average at the end, and the share of
+    the CPUs' time that the hypervisor gave to other guests since machine_info() ("steal"; on a
+    VM whose host is busy, a second core can deliver far less than one, and a thread count's
+    timing then says more about the neighbours than about the code)."""
+    if hasattr(os, "getloadavg"):
+        info["load average (1, 5, 15 min) at end"] = ", ".join(f"{v:.2f}" for v in
+                                                               os.getloadavg())
+    start, now = _run["ticks"], _cpu_ticks()
+    if start is not None and now is not None and now[1] > start[1]:
+        stolen = (now[0] - start[0]) / (now[1] - start[1])
+        info["CPU time stolen by the hypervisor during the run"] = \
+            f"{100 * stolen:.1f}% (/proc/stat steal, all CPUs)"
     return info
 
 

@@ -41,6 +41,10 @@ def op_cases(device: str) -> list:
     ln_rows, width = (16384, 768) if gpu else (2048, 768)
     b, h, t, d = (8, 12, 1024, 64) if gpu else (4, 4, 256, 32)
     n_params = 2 ** 24 if gpu else 2 ** 20
+    # The CPU bench's GPT (bench/steps.py: 4 layers, width 128, B=16, T=128) at its own shapes:
+    # its layer norms' rows and its MLP's hidden activations, the sizes the issue's "no slower
+    # than PyTorch's at the GPT's shapes" is about (small enough that starting threads matters)
+    gpt_rows, gpt_width = 16 * 128, 128
     n_copy = 2 ** 28 if gpu else 2 ** 24
     f4 = 4  # bytes per float32
     return [
@@ -59,6 +63,16 @@ def op_cases(device: str) -> list:
         # layer norm: fwd reads x, writes y; bwd reads x and dy, writes dx
         OpCase("layer_norm", f"{ln_rows}x{width}", 5.0 * ln_rows * width * f4, "B",
                dict(rows=ln_rows, width=width)),
+        OpCase("gpt_layer_norm", f"{gpt_rows}x{gpt_width} (the bench GPT's)",
+               5.0 * gpt_rows * gpt_width * f4, "B", dict(rows=gpt_rows, width=gpt_width)),
+        # GELU: fwd reads x, writes y; bwd reads x and dy, writes dx. tanh: the GPT's; "none":
+        # the exact (erf) form, nn.GELU()'s default
+        OpCase("gpt_gelu_tanh", f"{gpt_rows}x{4 * gpt_width} (the bench GPT's MLP)",
+               5.0 * gpt_rows * 4 * gpt_width * f4, "B",
+               dict(rows=gpt_rows, cols=4 * gpt_width, approximate="tanh")),
+        OpCase("gelu", f"{gpt_rows}x{4 * gpt_width}, exact (erf)",
+               5.0 * gpt_rows * 4 * gpt_width * f4, "B",
+               dict(rows=gpt_rows, cols=4 * gpt_width, approximate="none")),
         # causal attention: q k^T and P v, each 2*T*T*D per head halved by the mask; bwd 2.5x
         OpCase("attention", f"B={b} H={h} T={t} D={d}, causal",
                3.5 * 2 * 2.0 * b * h * t * t * d / 2, "FLOP", dict(b=b, h=h, t=t, d=d)),
@@ -111,10 +125,13 @@ def tg_op(case: OpCase, device: str, seed: int = 0):
         logits = leaf(p["rows"], p["vocab"])
         target = tensor(rng.integers(0, p["vocab"], p["rows"]), device=device)
         return fresh_grads(lambda: F.cross_entropy(logits, target).backward(), logits)
-    if case.name == "layer_norm":
+    if case.name in ("layer_norm", "gpt_layer_norm"):
         ln = nn.LayerNorm(p["width"]).to(device)
         x, g = leaf(p["rows"], p["width"]), seeded(p["rows"], p["width"])
         return fresh_grads(lambda: ln(x).backward(g), x, *ln.parameters())
+    if case.name in ("gpt_gelu_tanh", "gelu"):
+        x, g = leaf(p["rows"], p["cols"]), seeded(p["rows"], p["cols"])
+        return fresh_grads(lambda: F.gelu(x, approximate=p["approximate"]).backward(g), x)
     if case.name == "attention":
         shape = (p["b"], p["h"], p["t"], p["d"])
         q, k, v, g = leaf(*shape), leaf(*shape), leaf(*shape), seeded(*shape)

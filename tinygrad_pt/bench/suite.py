@@ -23,7 +23,7 @@ import os
 import subprocess
 import sys
 
-from .machine import machine_info
+from .machine import end_of_run, machine_info
 from .ops import op_cases, tg_op
 from .report import csv_text, write_results, write_text
 from .steps import build_recipe, cycling, describe, step_cases, tokens_per_step
@@ -288,8 +288,7 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
            "tinygrad_pt with set_kernels('reference'), the plain NumPy/CuPy kernels.")
     if device == "cuda":
         how += " GPU calls are timed with CUDA events after a device synchronisation."
-    if hasattr(os, "getloadavg"):
-        info["load average (1, 5, 15 min) at end"] = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    end_of_run(info)
     sections.append(("How it was measured", how + ("\n\n" + "\n".join(notes) if notes else "")))
 
     os.makedirs(out, exist_ok=True)

@@ -42,10 +42,13 @@ def torch_op(case, device: str, seed: int = 0):
         logits = leaf(p["rows"], p["vocab"])
         target = torch.from_numpy(rng.integers(0, p["vocab"], p["rows"])).to(dev)
         return fresh_grads(lambda: F.cross_entropy(logits, target).backward(), logits)
-    if case.name == "layer_norm":
+    if case.name in ("layer_norm", "gpt_layer_norm"):
         ln = torch.nn.LayerNorm(p["width"]).to(dev)
         x, g = leaf(p["rows"], p["width"]), seeded(p["rows"], p["width"])
         return fresh_grads(lambda: ln(x).backward(g), x, *ln.parameters())
+    if case.name in ("gpt_gelu_tanh", "gelu"):
+        x, g = leaf(p["rows"], p["cols"]), seeded(p["rows"], p["cols"])
+        return fresh_grads(lambda: F.gelu(x, approximate=p["approximate"]).backward(g), x)
     if case.name == "attention":
         shape = (p["b"], p["h"], p["t"], p["d"])
         q, k, v, g = leaf(*shape), leaf(*shape), leaf(*shape), seeded(*shape)
