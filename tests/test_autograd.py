@@ -115,6 +115,75 @@ def test_accumulated_grad_is_owned_not_aliased():
     np.testing.assert_array_equal(g, [1.0, 1.0])
 
 
+def test_a_leaf_keeps_a_gradient_only_it_holds_and_copies_any_other():
+    made = {}
+
+    class Fresh(Function):  # its backward makes a new array: the leaf may keep it
+        def forward(self, a):
+            return a * 2
+
+        def backward(self, grad):
+            made["dx"] = grad * 2
+            return made["dx"]
+
+    class Saved(Function):  # returns an array it saved: it must not become .grad itself
+        def forward(self, a):
+            self.k = np.full_like(a, 3.0)
+            return a * 3
+
+        def backward(self, grad):
+            return self.k
+
+    class SavedOwner(Function):  # returns a view of an array it saved
+        def forward(self, a):
+            self.k = np.full((1, a.size), 3.0)
+            return a * 3
+
+        def backward(self, grad):
+            return self.k.reshape(-1)
+
+    class FreshView(Function):  # a kernel's habit: a new flat array, returned reshaped
+        def forward(self, a):
+            return a * 2
+
+        def backward(self, grad):
+            made["flat"] = (grad * 2).reshape(-1)
+            return made["flat"].reshape(grad.shape)
+
+    x = leaf([1.0, 2.0])
+    Fresh.apply(x).backward(np.ones(2))
+    assert x.grad.data is made.pop("dx")  # kept, not copied
+    x = leaf([[1.0, 2.0]])
+    FreshView.apply(x).backward(np.ones((1, 2)))
+    assert np.shares_memory(x.grad.data, made.pop("flat"))
+    for op in (Saved, SavedOwner):
+        y = leaf([1.0, 2.0])
+        out = op.apply(y)
+        out.backward(np.ones(2), retain_graph=True)
+        y.grad.data *= 10  # an optimizer or a clip writes .grad in place
+        y.grad = None
+        out.backward(np.ones(2))  # the retained graph still has its own saved array
+        np.testing.assert_array_equal(y.grad.numpy(), [3.0, 3.0])
+    # two leaves given one array (a + b), a passthrough (reshape), a hook that keeps what it is
+    # given: each .grad is a private array
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (a + b).sum().backward()
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    g = np.ones((2, 1))
+    c = leaf([1.0, 2.0])
+    c.reshape(2, 1).backward(g)
+    assert not np.shares_memory(c.grad.data, g)
+    kept = []
+    d = leaf([1.0, 2.0])
+    d.register_hook(lambda t: kept.append(t))
+    (d * 2).sum().backward()
+    assert not np.shares_memory(d.grad.data, kept[0].data)
+    # a gradient summed from two paths is the sweep's own: kept as it is, and right
+    e = leaf([1.0, 2.0])
+    (e * 2 + e * 3).sum().backward()
+    np.testing.assert_array_equal(e.grad.numpy(), [5.0, 5.0])
+
+
 def test_float32_graph_gives_float32_gradients():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     w = tg.tensor([[1.0, 0.5], [0.25, 2.0]], requires_grad=True)

@@ -354,7 +354,9 @@ class Tensor:
                              f"{self.shape} (the tensor's shape)")
         return Tensor._make(g) if create_graph and not isinstance(g, Tensor) else g
 
-    def _accumulate_grad(self, g, create_graph: bool = False):
+    def _accumulate_grad(self, g, create_graph: bool = False, sole: bool = False):
+        """Add the gradient g into .grad. sole: the engine knows that nothing else holds g (see
+        autograd._propagate), so a first gradient is kept as it is, not copied."""
         gd = g.data if create_graph else g
         if gd.dtype != self.data.dtype:  # the engine checks every gradient before it gets here
             raise RuntimeError(f"backward: a gradient of dtype {gd.dtype} reached a tensor of "
@@ -365,8 +367,8 @@ class Tensor:
             self._grad = g.clone() if self._grad is None else self._grad + g
         elif self._grad is None:
             # Own the array: the same gradient array may have been handed to several inputs
-            # (x + x), and optimizers and clipping may later update .grad in place.
-            self._grad = Tensor._make(g.copy())
+            # (x + y), and optimizers and clipping may later update .grad in place.
+            self._grad = Tensor._make(g if sole else g.copy())
         else:
             self._grad = Tensor._make(self._grad.data + g)
 

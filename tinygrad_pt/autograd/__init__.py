@@ -418,6 +418,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph=False, inputs=No
 
 def _sweep(roots, root_grads, retain_graph, create_graph, inputs, accumulate):
     grads = {}
+    owned = set()  # ids of the arrays in `grads` that nothing outside the sweep holds (_propagate)
     for root, g in zip(roots, root_grads):  # the same output twice: its seeds add up
         prev = grads.get(id(root))
         grads[id(root)] = g if prev is None else prev + g
@@ -432,7 +433,10 @@ def _sweep(roots, root_grads, retain_graph, create_graph, inputs, accumulate):
         g = grads.pop(id(t), None)
         if g is None:
             continue  # no path from root reached this tensor's gradient
+        sole = id(g) in owned
+        owned.discard(id(g))
         if t._hooks:
+            sole = False  # a hook may keep what it was given, or return an array of its own
             for hook in tuple(t._hooks.values()):
                 new = hook(g if create_graph else _Tensor._make(g))
                 if new is not None:
@@ -440,10 +444,10 @@ def _sweep(roots, root_grads, retain_graph, create_graph, inputs, accumulate):
         fn = t._ctx
         if wanted is None:
             if fn is None or t._retains_grad:
-                t._accumulate_grad(g, create_graph)
+                t._accumulate_grad(g, create_graph, sole)
         elif id(t) in wanted:
             if accumulate:
-                t._accumulate_grad(g, create_graph)
+                t._accumulate_grad(g, create_graph, sole)
             else:
                 captured[id(t)] = g
         if fn is None or (through is not None and id(t) not in through):
@@ -454,12 +458,12 @@ def _sweep(roots, root_grads, retain_graph, create_graph, inputs, accumulate):
                 "arrays were freed by the first backward; pass retain_graph=True to the first call")
         _check_versions(fn, t, create_graph)
         if leads is None:
-            _propagate(fn, g, grads, t, create_graph)
+            _propagate(fn, g, grads, t, create_graph, owned)
         else:  # only the gradients that lead to a wanted tensor (a parameter's is not computed)
             need = fn.needs_input_grad
             fn.needs_input_grad = tuple(n and id(p) in leads for n, p in zip(need, fn.inputs))
             try:
-                _propagate(fn, g, grads, t, create_graph)
+                _propagate(fn, g, grads, t, create_graph, owned)
             finally:
                 fn.needs_input_grad = need
         if not retain_graph:
@@ -497,12 +501,20 @@ def _hook_result(new, g, create_graph=False):
     return data
 
 
+def _storage(a):
+    """The array that owns a's memory: a itself, or the array a view was taken from (NumPy and
+    CuPy point every view at the owner, not at the view it was taken from)."""
+    base = getattr(a, "base", None)
+    return a if base is None else base
+
+
 def _holds(fn, arr) -> bool:
-    """Whether `fn` saved `arr` (or a view of its storage) for its backward."""
-    base = arr if getattr(arr, "base", None) is None else arr.base
+    """Whether `fn` saved `arr`, or any array of its storage (a view of it, the array it is a
+    view of), for its backward."""
+    storage = _storage(arr)
     for v in fn.__dict__.values():
         for a in (v if isinstance(v, (tuple, list)) else (v,)):
-            if a is arr or (getattr(a, "base", None) is not None and a.base is base):
+            if a is arr or _storage(a) is storage:
                 return True
     return False
 
@@ -534,9 +546,15 @@ def _check_versions(fn, output, create_graph=False):
 _graph_rule_depth = 0
 
 
-def _propagate(fn, g, grads, out, create_graph=False):
+def _propagate(fn, g, grads, out, create_graph=False, owned=None):
     """Call fn.backward(g) (or, with create_graph, fn.graph_backward(g, out)) and add each
-    input's gradient into `grads`."""
+    input's gradient into `grads`.
+
+    `owned` (a set of ids) collects the leaves' gradient arrays that nothing else holds, which
+    the leaf may then keep as its .grad instead of a copy (PyTorch's AccumulateGrad does the
+    same): a gradient that is not the incoming one, not a view, not handed to two inputs and
+    not saved by the op, or a sum made here. Everything else is copied into .grad, as before
+    (measured: the copy was 0.2 ms of the 1.5 ms forward + backward of a GELU on 1M floats)."""
     if create_graph:
         global _graph_rule_depth
         _graph_rule_depth += 1
@@ -578,6 +596,20 @@ def _propagate(fn, g, grads, out, create_graph=False):
         key = id(inp)
         prev = grads.get(key)
         grads[key] = gi if prev is None else prev + gi  # never in place: gi may be shared
+        if owned is not None and inp._ctx is None and not create_graph:  # bound for a leaf
+            owned.discard(id(prev))
+            if prev is not None or _fresh(gi, g, in_grads, fn):
+                owned.add(id(grads[key]))
+
+
+def _fresh(gi, g, in_grads, fn) -> bool:
+    """Whether the array fn.backward returned as one input's gradient has memory of its own:
+    not the gradient it was given nor a view of it (a passthrough: reshape, add), no other
+    input's gradient in the same memory, none of the arrays the op saved. A view of an array
+    the backward made (a kernel's output reshaped) counts as its own."""
+    storage = _storage(gi)
+    return (storage is not _storage(g) and not _holds(fn, gi)
+            and sum(o is not None and _storage(o) is storage for o in in_grads) == 1)
 
 
 # ----------------------------------------------------------------------------------------------------
