@@ -1,9 +1,11 @@
 """The training-step comparison against PyTorch, run several times: the spread of the ratio across
 whole bench runs on a shared machine, not only within one.
 
-    python benchmarks/bench_repeat.py [--runs 5] [--threads 1 2] [--repeat 12]
+    python benchmarks/bench_repeat.py [--runs 5] [--threads 1 2] [--repeat 12] [--ops ...]
 
-Each run is ``tinygrad-pt bench steps --compare torch`` without the GPT profile: tinygrad_pt in
+Each run is ``tinygrad-pt bench all --compare torch`` without the GPT profile, its ops limited to
+``--ops`` (by default the ops at the bench GPT's own shapes: its layer norm, its tanh GELU, and
+the exact GELU at the same size; ``--ops`` with no names: steps only): tinygrad_pt in
 this process at its default settings, torch in a child process with the same thread count, in
 interleaved rounds, and in the runs with more than one thread tinygrad_pt also after
 ``tg.set_num_threads(1)``, alternating call by call with the default (the target "more threads
@@ -30,14 +32,23 @@ from tinygrad_pt.bench.suite import run_bench  # noqa: E402
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def one_run(threads: int, repeat: int) -> tuple:
-    """({family: (tinygrad_pt median s, torch median s)}, {family: tinygrad_pt's median at
-    `threads` / its median on 1 thread}) of one bench run; the second is empty at 1 thread."""
+GPT_OPS = ("gpt_layer_norm", "gpt_gelu_tanh", "gelu")
+
+
+def one_run(threads: int, repeat: int, ops=GPT_OPS) -> tuple:
+    """({row: (tinygrad_pt median s, torch median s)}, {family: tinygrad_pt's median at
+    `threads` / its median on 1 thread}) of one bench run, rows being the steps and the `ops`;
+    the second is empty at 1 thread."""
     with tempfile.TemporaryDirectory() as out:
-        got = run_bench("steps", compare=("torch",), out=out, threads=threads, repeat=repeat,
-                        log=lambda *_: None, extras=False, one_thread=threads > 1)["results"]
-    against_torch = {name: (row["tinygrad_pt"]["median"], got["torch_steps"][name]["median"])
-                     for name, row in got["steps"].items() if name in got["torch_steps"]}
+        got = run_bench("all" if ops else "steps", compare=("torch",), out=out, threads=threads,
+                        repeat=repeat, ops=list(ops) or None, log=lambda *_: None, extras=False,
+                        one_thread=threads > 1)["results"]
+    against_torch = {}
+    for suite in ("steps", "ops"):
+        against_torch.update({name: (row["tinygrad_pt"]["median"],
+                                     got[f"torch_{suite}"][name]["median"])
+                              for name, row in got[suite].items()
+                              if name in got[f"torch_{suite}"]})
     against_one = {name: row["tinygrad_pt"]["median"] / row["tinygrad_pt_1t"]["median"]
                    for name, row in got["steps"].items() if "tinygrad_pt_1t" in row}
     return against_torch, against_one
@@ -55,6 +66,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=12, help="timed steps per run and framework")
+    ap.add_argument("--ops", nargs="*", default=list(GPT_OPS),
+                    help=f"ops timed in each run as well (default: {' '.join(GPT_OPS)})")
     args = ap.parse_args()
     info = machine_info()
     # torch's version from its metadata: importing torch here would load its thread pool into
@@ -71,7 +84,7 @@ def main():
     for r in range(args.runs):
         for n in args.threads:
             print(f"run {r + 1} of {args.runs}, {n} thread(s)", flush=True)
-            torch_pairs, own = one_run(n, args.repeat)
+            torch_pairs, own = one_run(n, args.repeat, args.ops)
             runs[n].append(torch_pairs)
             if n > 1:
                 against_one[n].append(own)
@@ -79,15 +92,16 @@ def main():
     sections = []
     for n, results in runs.items():
         rows = []
-        for name in step_cases("cpu"):
+        for name in list(step_cases("cpu")) + list(args.ops):
             ratios = [tg / th for tg, th in (res[name] for res in results if name in res)]
             if not ratios:
                 continue
-            tg_ms = statistics.median(res[name][0] for res in results) * 1e3
-            th_ms = statistics.median(res[name][1] for res in results) * 1e3
-            rows.append([name, f"{tg_ms:.3g}", f"{th_ms:.3g}"] + spread(ratios))
+            tg_ms = statistics.median(res[name][0] for res in results if name in res) * 1e3
+            th_ms = statistics.median(res[name][1] for res in results if name in res) * 1e3
+            label = name if name in step_cases("cpu") else f"op: {name}"
+            rows.append([label, f"{tg_ms:.3g}", f"{th_ms:.3g}"] + spread(ratios))
         sections.append((f"{n} thread{'s' if n > 1 else ''}", markdown_table(
-            ["model", "tinygrad_pt ms (median of runs)", "torch ms (median of runs)",
+            ["step or op", "tinygrad_pt ms (median of runs)", "torch ms (median of runs)",
              "ratio, median of runs", "lowest - highest run", "every run's ratio, sorted"],
             rows)))
     for n, results in against_one.items():
@@ -100,16 +114,19 @@ def main():
             "step after tg.set_num_threads(1), alternating call by call, in the rounds of the "
             "torch comparison. Below 1: the threads help.")))
     sections.append(("How it was measured", (
-        f"{args.runs} runs of `tinygrad-pt bench steps --compare torch --repeat {args.repeat}` "
-        "(run_bench(..., extras=False, one_thread=True): no GPT profile; the 1-thread column "
-        "in the runs with more threads) "
+        f"{args.runs} runs of `tinygrad-pt bench {'all' if args.ops else 'steps'} --compare "
+        f"torch --repeat {args.repeat}" + (f" --ops {' '.join(args.ops)}" if args.ops else "")
+        + "` (run_bench(..., extras=False, one_thread=True): no GPT profile; the 1-thread "
+        "column in the runs with more threads; an op is one forward + backward through the "
+        "Tensor API, as bench/ops.py builds it) "
         f"per thread count ({', '.join(map(str, args.threads))}), one after the other, "
         "alternating the thread counts. Within a run: tinygrad_pt at its default settings in "
         "the bench process, torch in a child process with the same threads, in interleaved "
         "rounds (bench/suite.py); a run's ratio is the ratio of its two medians. Ratios are "
         "tinygrad_pt / torch: below 1 is faster.")))
     path = os.path.join(RESULTS, "bench_cpu_runs.md")
-    print(write_results(path, "Training steps against PyTorch over repeated bench runs (CPU)",
+    print(write_results(path, "Training steps and the GPT's ops against PyTorch over repeated "
+                        "bench runs (CPU)",
                         info, sections))
     print("wrote", path)
 

@@ -75,8 +75,15 @@ def bench_ops(device, names, repeat, budget_s, log) -> dict:
             finally:
                 set_kernels(**saved)
         log(f"  ops: {case.name} ({case.shape})")
-        out[case.name] = time_calls({"tinygrad_pt": fast, "reference": reference}, warmup=2,
-                                    repeat=repeat, budget_s=budget_s, clock=device_clock(device))
+        # One block per implementation, each call after the same op's previous one, as the torch
+        # worker times its op: alternating with the reference (tens of MB of temporaries per
+        # call) had put every tinygrad_pt call behind a flushed cache, which torch's calls never
+        # were (measured: the tanh GELU on 1M floats 1.5-2.0 ms that way, 0.7-0.8 ms back to
+        # back, the kernels alone 0.57-0.66 ms)
+        out[case.name] = {}
+        for name, call in (("tinygrad_pt", fast), ("reference", reference)):
+            out[case.name].update(time_calls({name: call}, warmup=2, repeat=repeat,
+                                             budget_s=budget_s / 2, clock=device_clock(device)))
     return out
 
 
@@ -242,15 +249,18 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
 
     results = {"ops": {}, "steps": {}, "torch_ops": {}, "torch_steps": {}}
     notes = []
+    rounds = ROUNDS if "torch" in compare else 1
+    share = max(3, -(-repeat // rounds))
     if what in ("ops", "all"):
-        log(f"tinygrad_pt ops on {device}")
-        results["ops"] = bench_ops(device, op_names, repeat, budget_s, log)
-        if "torch" in compare:
-            _add_torch(results, "ops", device, op_names, threads, repeat, budget_s, info, notes,
-                       log)
+        with_torch = "torch" in compare
+        for r in range(rounds):
+            log(f"tinygrad_pt ops on {device}" + (f", round {r + 1} of {rounds}"
+                                                  if rounds > 1 else ""))
+            _pool(results["ops"], bench_ops(device, op_names, share, budget_s / rounds, log))
+            if with_torch:
+                with_torch = _add_torch(results, "ops", device, op_names, threads, share,
+                                        budget_s / rounds, info, notes, log)
     if what in ("steps", "all"):
-        rounds = ROUNDS if "torch" in compare else 1
-        share = max(3, -(-repeat // rounds))
         with_torch = "torch" in compare
         for r in range(rounds):
             log(f"tinygrad_pt training steps on {device}" + (f", round {r + 1} of {rounds}"
@@ -281,10 +291,11 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
     how = ("Median of repeated calls after warm-up (IQR: the middle half of the runs). "
            "tinygrad_pt runs in the bench process, torch in a child process with the same "
            "thread count (two frameworks' idle thread pools in one process slow each other "
-           "several-fold). With torch compared, the steps run in "
+           "several-fold). With torch compared, the ops and the steps run in "
            f"{ROUNDS} interleaved rounds (tinygrad_pt, then torch, each round a third of the "
            "repeats; the samples pooled), so that both see the same minutes of a machine whose "
-           "speed drifts. Ratios are tinygrad_pt / other: below 1 is faster. 'reference' is "
+           "speed drifts. Each op is timed call after call of itself, one block per "
+           "implementation, in both processes. Ratios are tinygrad_pt / other: below 1 is faster. 'reference' is "
            "tinygrad_pt with set_kernels('reference'), the plain NumPy/CuPy kernels.")
     if device == "cuda":
         how += " GPU calls are timed with CUDA events after a device synchronisation."
