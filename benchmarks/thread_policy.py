@@ -14,6 +14,8 @@ Settings (BLAS = NumPy's OpenBLAS pool, kernels = the Numba kernels' OpenMP pool
     BLAS wide only       products by the thresholds, every kernel on one thread
     kernels wide only    kernels by the thresholds, every product on one thread
     every op wide, OMP active   as "every op wide", OpenMP's threads spinning between loops
+    library default, GOMP_SPINCOUNT=N   the default, Numba's threads spinning N times before they
+                         sleep (a user's GOMP_SPINCOUNT is kept as it is: threads.prepare_numba)
 Writes benchmarks/results/thread_policy_cpu.md.
 """
 from __future__ import annotations
@@ -63,11 +65,19 @@ def settings(cores: int) -> dict:
         out["kernels wide only"] = (cores, {BLAS: -1}, {})
         out["every op wide, OMP active"] = (cores, {BLAS: 0, KERNEL: 0, "ADAPTIVE": 0},
                                             {"OMP_WAIT_POLICY": "ACTIVE"})
+        # the default policy, but Numba's threads spin a short while before they sleep (the
+        # measured fork cost then drops, and with it the kernels' threshold)
+        for spins in SPINCOUNTS:
+            out[f"library default, GOMP_SPINCOUNT={spins}"] = (cores, {}, {
+                "GOMP_SPINCOUNT": str(spins)})
     return out
 
 
+SPINCOUNTS = (2000, 5000, 20000)
+
+
 def run_child(threads, policy, env_extra, models, repeat) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env.update(env_extra)
     spec = {"threads": threads, "policy": policy, "models": models, "repeat": repeat}
     done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env,
@@ -84,10 +94,17 @@ def main():
     ap.add_argument("--models", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                   "thread_policy_cpu.md"))
+    ap.add_argument("--settings", nargs="+", default=None, metavar="LABEL",
+                    help="only these settings (their labels, as the table prints them)")
     args = ap.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     info = machine_info()
     cases = settings(cores)
+    if args.settings:
+        unknown = sorted(set(args.settings) - set(cases))
+        if unknown:
+            ap.error(f"unknown settings {unknown}; expected some of {list(cases)}")
+        cases = {label: cases[label] for label in args.settings}
     medians = {label: {m: [] for m in args.models} for label in cases}
     for r in range(args.rounds):
         labels = list(cases)[r % len(cases):] + list(cases)[:r % len(cases)]  # rotate the order

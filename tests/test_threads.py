@@ -114,9 +114,10 @@ def test_a_kernel_runs_on_the_policys_count_and_puts_numbas_back(restore_threads
 def _fresh_process(code: str, wait_policy: str | None = None) -> list:
     """The words `code` prints, run in a new interpreter whose OMP_WAIT_POLICY is `wait_policy`
     (None: not set): libgomp reads it only when a process starts Numba's threads."""
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     if wait_policy is not None:
-        env["OMP_WAIT_POLICY"] = wait_policy
+        name, _, value = wait_policy.rpartition("=")  # "GOMP_SPINCOUNT=5000": that variable
+        env[name or "OMP_WAIT_POLICY"] = value
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           check=True).stdout.split()
 
@@ -154,8 +155,10 @@ def test_no_thread_variable_is_left_in_the_environment():
             "softmax.softmax_fwd(np.ones((700, 700), np.float32))\n"
             "print(os.environ.get('OMP_WAIT_POLICY'), threads.numba_wait_policy())\n")
     assert _fresh_process(code) == ["None", "PASSIVE"]
-    # a user's own choice wins and stays
+    # a user's own choice wins and stays: a policy, or libgomp's spin count without one
     assert _fresh_process(code, wait_policy="ACTIVE") == ["ACTIVE", "ACTIVE"]
+    assert _fresh_process(code, wait_policy="GOMP_SPINCOUNT=5000") == [
+        "None", "GOMP_SPINCOUNT=5000", "(spin,", "then", "sleep)"]
 
 
 def test_free_threads_leaves_the_cores_other_processes_hold(restore_threads, monkeypatch):

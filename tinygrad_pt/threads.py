@@ -261,10 +261,12 @@ def prepare_numba() -> None:
     _numba_state["prepared"] = True
     if _numba_started_elsewhere():
         return
-    user_set = "OMP_WAIT_POLICY" in os.environ
+    # a user's own libgomp wait setting wins: the policy, or a spin count without one
+    user_set = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
     if not user_set:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    _numba_state["policy"] = os.environ["OMP_WAIT_POLICY"]
+    _numba_state["policy"] = os.environ.get("OMP_WAIT_POLICY") or \
+        f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']} (spin, then sleep)"
     try:
         from numba.np.ufunc import parallel
         parallel._launch_threads()  # loads the threading layer (libgomp reads its variables)

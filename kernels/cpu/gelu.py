@@ -31,11 +31,12 @@ float64 and rounded once; in the small GPT's step that made GELU 16% of the time
 per step, ``tg.profile()``), against float32's vectorised sweep at half the bytes per lane.
 The exact (erf) form computed in float64 with libm's erfc (a scalar call per element) until
 ``_erfc32_parts``: on float32 data it now runs in float32 and vectorizes. 2^20 float32 elements
-on one thread of the 2-core VM: forward 17.4 ms -> 1.2 ms, backward 1.7 ms. Both polynomials
-(P here, exp's inside ``vexp``) are now Horner chains of ``_common.muladd`` (one FMA per step
-where the CPU has it): on one Zen 5 core, the same 2^20 elements' forward went 1.2 -> 0.63 ms
-and backward 1.55 -> 0.85 ms (PyTorch's exact GELU forward there: 0.31 ms). The tanh form went 0.59 -> 0.37 ms forward, 0.77 -> 0.52 ms backward from vexp's change alone. float64
-data keeps libm's erfc.
+on one thread of the 2-core VM: forward 17.4 ms -> 1.2 ms, backward 1.7 ms. Both polynomials (P
+here, exp's inside ``vexp``) are now Horner chains of ``_common.muladd`` (one FMA per step where
+the CPU has it): on one Zen 5 core, the same 2^20 elements' forward went 1.2 -> 0.63 ms and
+backward 1.55 -> 0.85 ms (PyTorch's exact GELU forward there: 0.31 ms). The tanh form went 0.59
+-> 0.37 ms forward, 0.77 -> 0.52 ms backward from vexp's change alone. float64 data keeps libm's
+erfc.
 """
 from __future__ import annotations
 

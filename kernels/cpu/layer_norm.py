@@ -13,11 +13,11 @@ Variants:
   Per row two sweeps, nothing written to scratch: the first sums g = dy * weight and g * xhat
   (``_row_grad_sums``), the second writes dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) and
   adds dy * xhat and dy into the partial dweight and dbias. dweight and dbias sum over all
-  rows, so the rows are cut into parts of PART_ROWS (32) rows or a few more, a function of N
-  only, not of the thread count (the result is reproducible), each with its own partial sums,
-  added at the end (``_sum_parts``). The previous version wrote g and xhat into float64
-  scratch rows and kept float64 partials: at the GPT's (2048, 128) on one thread of the Zen 5
-  VM it took 165-178 us, this one 90-130 us (the spread is the machine's).
+  rows, so the rows are cut into at most 64 fixed chunks (a function of N only, not of the
+  thread count: the result is reproducible), each with its own float64 partial sums, added at
+  the end. The previous version wrote g and xhat into float64 scratch rows and did every
+  element's arithmetic in float64: at the GPT's (2048, 128) on one thread of the Zen 5 VM it
+  took 165-178 us, this one 90-130 us (the spread is the machine's).
 - Welford's one-sweep mean and variance would save the mean sweep, but it divides per element and
   its sequential update does not vectorize; the row is in cache, so two sweeps are cheaper.
 - Fallback: the reference, for what the kernels do not take (float16, CuPy, empty arrays,
@@ -26,12 +26,12 @@ Variants:
 Precision: mean, variance and the backward's row sums accumulate in float64 also for float32
 input (the long sums are where rounding would pile up). The forward then rounds mean and rstd to
 x's dtype once and computes y in x's dtype (a few float32 ulps, as PyTorch's kernel;
-tests/test_kernels_cpu_rowwise.py holds it to the float64 reference). The backward computes
-each element in x's dtype too (dx, and the terms of dweight and dbias): the row means it
-subtracts are float64 sums rounded once, and each partial dweight/dbias sum is at most 63
-terms long before the parts are added in float64, so its rounding stays within the same
-tolerance. mean and rstd are returned in x's dtype (as the reference) and the backward reads
-those rounded values.
+tests/test_kernels_cpu_rowwise.py holds it to the float64 reference). The backward computes each
+element in x's dtype too (dx, and the terms of dweight and dbias): the row means it subtracts
+are float64 sums rounded once, and the dweight/dbias terms add up in x's dtype over at most
+FLUSH_ROWS (32) rows before they go into the chunk's float64 sums, so that rounding stays that
+of a 32-term sum however many rows there are. mean and rstd are returned in x's dtype (as the
+reference) and the backward reads those rounded values.
 """
 from __future__ import annotations
 
@@ -41,11 +41,10 @@ from numba import njit, prange
 from .. import reference
 from ._common import REDUCE, as_flat, as_rows, fallback, launch, row_sq_dev, row_sum, why_not
 
-# The backward's partial dweight/dbias rows: one per PART_ROWS rows of x (each part sums
-# PART_ROWS to 2 PART_ROWS - 1 rows).
-# A function of N alone, not of the thread count, so the result does not depend on the threads;
-# few rows per part, so that the partial sums (in x's dtype) stay short (module docstring).
-PART_ROWS = 32
+_MAX_CHUNKS = 64  # the backward's chunks of rows, each with float64 partial dweight/dbias rows
+# Within a chunk the terms of dweight and dbias add up in x's dtype over FLUSH_ROWS rows at a time,
+# then into the chunk's float64 rows (module docstring: precision).
+FLUSH_ROWS = 32
 
 # ----------------------------------------------------------------------------------------------------
 # Kernels. x, y, dy, dx: C-contiguous (N, C); weight, bias: (C,) (ones and zeros when the op has
@@ -81,13 +80,17 @@ def _row_grad_sums(dyi, xi, weight, mu, rs):
 
 
 @njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
-def _layer_norm_bwd_rows(dy, x, weight, mean, rstd, dx, dweight_parts, dbias_parts):
+def _layer_norm_bwd_rows(dy, x, weight, mean, rstd, dx, dweight_parts, dbias_parts, scratch,
+                         flush_rows):
     n, c = x.shape
-    parts = dweight_parts.shape[0]
-    for k in prange(parts):
-        dw, db = dweight_parts[k], dbias_parts[k]  # this part's partial sums, in x's dtype
-        means = np.empty(2, dx.dtype)  # the row's mean(g), mean(g * xhat), rounded to x's dtype
-        for i in range(k * n // parts, (k + 1) * n // parts):
+    chunks = dweight_parts.shape[0]
+    for k in prange(chunks):
+        dw64, db64 = dweight_parts[k], dbias_parts[k]  # this chunk's float64 partial sums
+        # in x's dtype, zeros: the last few rows' sums; the row's mean(g) and mean(g * xhat)
+        # (written to an array of x's dtype to round them to it)
+        dw, db, means = scratch[k, 0, :c], scratch[k, 1, :c], scratch[k, 2, :2]
+        first, end = k * n // chunks, (k + 1) * n // chunks
+        for i in range(first, end):
             dyi, xi, dxi = dy[i], x[i], dx[i]
             mu, rs = mean[i], rstd[i]
             sg, sgx = _row_grad_sums(dyi, xi, weight, mu, rs)
@@ -100,6 +103,12 @@ def _layer_norm_bwd_rows(dy, x, weight, mean, rstd, dx, dweight_parts, dbias_par
                 dxi[j] = rs * (d * weight[j] - g_mean - xhat * gx_mean)
                 dw[j] += d * xhat
                 db[j] += d
+            if (i - first + 1) % flush_rows == 0 or i == end - 1:
+                for j in range(c):
+                    dw64[j] += dw[j]
+                    db64[j] += db[j]
+                    dw[j] = 0
+                    db[j] = 0
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -141,27 +150,11 @@ def layer_norm_bwd(dy, x, weight, mean, rstd):
     n, c = rows.shape
     w = np.ones(c, x.dtype) if weight is None else as_flat(weight)
     dx = np.empty_like(rows)
-    parts = max(1, n // PART_ROWS)
-    dweight_parts = np.zeros((parts, c), x.dtype)
-    dbias_parts = np.zeros((parts, c), x.dtype)
+    chunks = min(n, _MAX_CHUNKS)
+    dweight_parts = np.zeros((chunks, c))
+    dbias_parts = np.zeros((chunks, c))
+    scratch = np.zeros((chunks, 3, max(c, 2)), x.dtype)  # made here once, not once per chunk
     launch(_layer_norm_bwd_rows, rows.size, dy_rows, rows, w, as_flat(mean), as_flat(rstd), dx,
-           dweight_parts, dbias_parts)
-    dweight = None if weight is None else _sum_parts(dweight_parts)
-    return dx.reshape(x.shape), dweight, _sum_parts(dbias_parts)
-
-
-def _sum_parts(parts):
-    """The partial sums' total, added in float64 and rounded once to their dtype."""
-    total = np.zeros(parts.shape[1])
-    _add_rows(parts, total)
-    return total.astype(parts.dtype)
-
-
-@njit(fastmath=False, cache=True, error_model="numpy")
-def _add_rows(parts, total):
-    """total (float64) += each row of parts, in row order: a loop over columns that vectorizes
-    (NumPy's sum with dtype=float64 casts through a buffer: 7 us against 1 for the GPT's
-    (64, 128) parts)."""
-    for k in range(parts.shape[0]):
-        for j in range(parts.shape[1]):
-            total[j] += parts[k, j]
+           dweight_parts, dbias_parts, scratch, FLUSH_ROWS)
+    dweight = dweight_parts.sum(axis=0).astype(x.dtype) if weight is not None else None
+    return dx.reshape(x.shape), dweight, dbias_parts.sum(axis=0).astype(x.dtype)
