@@ -90,25 +90,25 @@ def _layer_norm_bwd_rows(dy, x, weight, mean, rstd, dx, dweight_parts, dbias_par
         # (written to an array of x's dtype to round them to it)
         dw, db, means = scratch[k, 0, :c], scratch[k, 1, :c], scratch[k, 2, :2]
         first, end = k * n // chunks, (k + 1) * n // chunks
-        for i in range(first, end):
-            dyi, xi, dxi = dy[i], x[i], dx[i]
-            mu, rs = mean[i], rstd[i]
-            sg, sgx = _row_grad_sums(dyi, xi, weight, mu, rs)
-            means[0] = sg / c
-            means[1] = sgx / c
-            g_mean, gx_mean = means[0], means[1]
-            for j in range(c):  # one sweep, all in x's dtype: dx, and this row's share of dw, db
-                d = dyi[j]
-                xhat = (xi[j] - mu) * rs
-                dxi[j] = rs * (d * weight[j] - g_mean - xhat * gx_mean)
-                dw[j] += d * xhat
-                db[j] += d
-            if (i - first + 1) % flush_rows == 0 or i == end - 1:
-                for j in range(c):
-                    dw64[j] += dw[j]
-                    db64[j] += db[j]
-                    dw[j] = 0
-                    db[j] = 0
+        for block in range(first, end, flush_rows):
+            for i in range(block, min(block + flush_rows, end)):
+                dyi, xi, dxi = dy[i], x[i], dx[i]
+                mu, rs = mean[i], rstd[i]
+                sg, sgx = _row_grad_sums(dyi, xi, weight, mu, rs)
+                means[0] = sg / c
+                means[1] = sgx / c
+                g_mean, gx_mean = means[0], means[1]
+                for j in range(c):  # one sweep, all in x's dtype: dx, and this row's dw, db
+                    d = dyi[j]
+                    xhat = (xi[j] - mu) * rs
+                    dxi[j] = rs * (d * weight[j] - g_mean - xhat * gx_mean)
+                    dw[j] += d * xhat
+                    db[j] += d
+            for j in range(c):  # the block's sums into the chunk's float64 ones
+                dw64[j] += dw[j]
+                db64[j] += db[j]
+                dw[j] = 0
+                db[j] = 0
 
 
 # ----------------------------------------------------------------------------------------------------

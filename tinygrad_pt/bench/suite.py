@@ -251,28 +251,24 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
     notes = []
     rounds = ROUNDS if "torch" in compare else 1
     share = max(3, -(-repeat // rounds))
-    if what in ("ops", "all"):
+    ours = {"ops": ("ops", op_names, lambda b: bench_ops(device, op_names, share, b, log)),
+            "steps": ("training steps", step_names,
+                      lambda b: bench_steps(device, step_names, share, b, log, one_thread))}
+    for suite in ("ops", "steps"):
+        if what not in (suite, "all"):
+            continue
+        label, names, run_ours = ours[suite]
         with_torch = "torch" in compare
         for r in range(rounds):
-            log(f"tinygrad_pt ops on {device}" + (f", round {r + 1} of {rounds}"
-                                                  if rounds > 1 else ""))
-            _pool(results["ops"], bench_ops(device, op_names, share, budget_s / rounds, log))
-            if with_torch:
-                with_torch = _add_torch(results, "ops", device, op_names, threads, share,
-                                        budget_s / rounds, info, notes, log)
-    if what in ("steps", "all"):
-        with_torch = "torch" in compare
-        for r in range(rounds):
-            log(f"tinygrad_pt training steps on {device}" + (f", round {r + 1} of {rounds}"
-                                                             if rounds > 1 else ""))
-            _pool(results["steps"], bench_steps(device, step_names, share, budget_s / rounds,
-                                                log, one_thread))
+            log(f"tinygrad_pt {label} on {device}" + (f", round {r + 1} of {rounds}"
+                                                      if rounds > 1 else ""))
+            _pool(results[suite], run_ours(budget_s / rounds))
             if with_torch:  # once the worker cannot run, it is not asked again
-                with_torch = _add_torch(results, "steps", device, step_names, threads, share,
+                with_torch = _add_torch(results, suite, device, names, threads, share,
                                         budget_s / rounds, info, notes, log)
-        if extras and "gpt" in step_names:
-            log("  overhead breakdown: one GPT step under tg.profile()")
-            results["overhead"] = gpt_overhead(device)
+    if extras and what in ("steps", "all") and "gpt" in step_names:
+        log("  overhead breakdown: one GPT step under tg.profile()")
+        results["overhead"] = gpt_overhead(device)
 
     sections, csv_rows = [], []
     if results["ops"]:
@@ -295,7 +291,8 @@ def run_bench(what="all", device="cpu", compare=(), out="bench_results", threads
            f"{ROUNDS} interleaved rounds (tinygrad_pt, then torch, each round a third of the "
            "repeats; the samples pooled), so that both see the same minutes of a machine whose "
            "speed drifts. Each op is timed call after call of itself, one block per "
-           "implementation, in both processes. Ratios are tinygrad_pt / other: below 1 is faster. 'reference' is "
+           "implementation, in both processes. Ratios are tinygrad_pt / other: below 1 is "
+           "faster. 'reference' is "
            "tinygrad_pt with set_kernels('reference'), the plain NumPy/CuPy kernels.")
     if device == "cuda":
         how += " GPU calls are timed with CUDA events after a device synchronisation."
